@@ -1,0 +1,186 @@
+//! The apps the tests run: named `sh -c` one-liners, each given the test's temp dir as
+//! `$1`, recording what it sees in files there (the tests wait for those files).
+//!
+//! A payload writes its PID only once it is ready (traps installed, workers forked), so
+//! "the PID is in the file" means "it is ready". `$0` names the payload in `ps` output.
+
+use std::path::Path;
+
+/// The signals the guardian forwards to the main PID as they are (QUIT aside).
+pub const FORWARDED: [&str; 8] = [
+    "HUP", "USR1", "USR2", "WINCH", "ALRM", "TTIN", "TTOU", "CONT",
+];
+
+/// Installs a trap per forwarded signal that appends its name to `$1/signals`.
+const RECORD_FORWARDED: &str = r#"for s in HUP USR1 USR2 WINCH ALRM TTIN TTOU CONT; do trap "echo $s >> \"\$1/signals\"" $s; done"#;
+
+/// Waits forever in a way that still runs traps at once (`wait` returns on a signal).
+const IDLE: &str = "sleep 600 & while :; do wait $!; done";
+
+fn sh(name: &str, script: &str, dir: &Path) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.into(),
+        name.into(),
+        dir.display().to_string(),
+    ]
+}
+
+/// Appends its PID to `pids` (one line per start), then becomes `sleep`.
+pub fn record_pid_then_sleep(dir: &Path) -> Vec<String> {
+    sh("record-pid", r#"echo $$ >> "$1/pids"; exec sleep 600"#, dir)
+}
+
+/// Not a shell: the program itself reads `/proc/self/cgroup` as its first act, to the
+/// guardian's stdout (captured by the harness), then exits 0.
+pub fn report_cgroup_at_once() -> Vec<String> {
+    vec!["/bin/cat".into(), "/proc/self/cgroup".into()]
+}
+
+/// Appends its PID to `pids` and exits with `code`.
+pub fn exit_with(dir: &Path, code: i32) -> Vec<String> {
+    sh(
+        "exit-with",
+        &format!(r#"echo $$ >> "$1/pids"; exit {code}"#),
+        dir,
+    )
+}
+
+/// Appends the time since boot (`/proc/uptime`, 10 ms resolution) to `starts`, then exits
+/// with `code`.
+pub fn log_start_time(dir: &Path, code: i32) -> Vec<String> {
+    sh(
+        "log-start",
+        &format!(r#"read -r up _ < /proc/uptime; echo "$up" >> "$1/starts"; exit {code}"#),
+        dir,
+    )
+}
+
+/// Forks a daemon (which appends its PID to `daemons`, then becomes `sleep`), appends its
+/// own PID to `starters` and exits 0: what `daemon on;` nginx does.
+pub fn daemonize(dir: &Path) -> Vec<String> {
+    sh(
+        "daemonize",
+        r#"echo $$ >> "$1/starters"; sh -c 'echo $$ >> "$1/daemons"; exec sleep 600' daemon "$1" & exit 0"#,
+        dir,
+    )
+}
+
+/// Like `daemonize`, but the daemon records every forwarded signal in `signals`.
+pub fn daemonize_and_record_signals(dir: &Path) -> Vec<String> {
+    let daemon = format!(r#"{RECORD_FORWARDED}; echo $$ >> "$1/daemons"; {IDLE}"#);
+    sh(
+        "daemonize-rec",
+        &format!(r#"echo $$ >> "$1/starters"; sh -c '{daemon}' daemon "$1" & exit 0"#),
+        dir,
+    )
+}
+
+/// Records every forwarded signal in `signals`, then appends its PID to `pids` and idles.
+/// QUIT keeps its default action (the app dies of it).
+pub fn record_signals(dir: &Path) -> Vec<String> {
+    sh(
+        "record-signals",
+        &format!(r#"{RECORD_FORWARDED}; echo $$ >> "$1/pids"; {IDLE}"#),
+        dir,
+    )
+}
+
+/// How the old main process ends once its successor has written the `-P` file.
+#[derive(Clone, Copy, Debug)]
+pub enum OldEnds {
+    /// `exit 1`: an error, which without `-e` would end the guardian.
+    WithError,
+    /// `kill -KILL $$`: a crash, which with `-c` would start a second instance.
+    Killed,
+}
+
+/// An nginx-style upgrade: the old process (PID in `olds`) starts a successor that traps
+/// USR1 (appending "<its pid> USR1" to `successor_signals`), writes its PID to the `-P`
+/// file `main_pidfile` and to `successors`; once the `-P` file is written the old one ends.
+pub fn handover_with_pidfile(dir: &Path, main_pidfile: &Path, old_ends: OldEnds) -> Vec<String> {
+    let end = match old_ends {
+        OldEnds::WithError => "exit 1",
+        OldEnds::Killed => "kill -KILL $$",
+    };
+    let successor = format!(
+        r#"trap "echo \$\$ USR1 >> \"\$1/successor_signals\"" USR1; echo $$ >> "$1/successors"; echo $$ > "$2"; {IDLE}"#
+    );
+    let mut app = sh(
+        "handover",
+        &format!(
+            r#"rm -f "$2"; echo $$ >> "$1/olds"; sh -c '{successor}' successor "$1" "$2" & while [ ! -s "$2" ]; do sleep 0.05; done; {end}"#
+        ),
+        dir,
+    );
+    app.push(main_pidfile.display().to_string());
+    app
+}
+
+/// Writes `content` (or, with None, nothing: the file is removed) to the `-P` file, appends
+/// its PID to `pids` and exits 1.
+pub fn point_main_pidfile_at(
+    dir: &Path,
+    main_pidfile: &Path,
+    content: Option<&str>,
+) -> Vec<String> {
+    let write = match content {
+        Some(content) => format!(r#"echo '{content}' > "$2""#),
+        None => r#"rm -f "$2""#.to_owned(),
+    };
+    let mut app = sh(
+        "point-pidfile",
+        &format!(r#"{write}; echo $$ >> "$1/pids"; exit 1"#),
+        dir,
+    );
+    app.push(main_pidfile.display().to_string());
+    app
+}
+
+/// Starts a worker (PID in `workers`, then `sleep`), appends its own PID to `mains` and
+/// becomes `sleep`: a crash of the main leaves the worker behind.
+pub fn worker_survives_crash(dir: &Path) -> Vec<String> {
+    sh(
+        "with-worker",
+        r#"sh -c 'echo $$ >> "$1/workers"; exec sleep 600' worker "$1" & echo $$ >> "$1/mains"; exec sleep 600"#,
+        dir,
+    )
+}
+
+/// Ignores TERM (an ignored signal stays ignored across exec), appends its PID to `pids`.
+pub fn ignore_term(dir: &Path) -> Vec<String> {
+    sh(
+        "ignore-term",
+        r#"trap '' TERM; echo $$ >> "$1/pids"; exec sleep 600"#,
+        dir,
+    )
+}
+
+/// On TERM, keeps forking `sleep` children (appending their PIDs to `forked`; a few
+/// hundred, one every 10 ms or so, so it is still forking when the stop timeout runs out)
+/// instead of exiting.
+pub fn fork_during_stop(dir: &Path) -> Vec<String> {
+    sh(
+        "fork-on-term",
+        &format!(
+            r#"trap 'i=0; while [ $i -lt 400 ]; do sleep 600 & echo $! >> "$1/forked"; i=$((i+1)); sleep 0.01; done' TERM; echo $$ >> "$1/pids"; {IDLE}"#
+        ),
+        dir,
+    )
+}
+
+/// Copies its own `/proc/self/status` (read by the shell itself, no child) to `status`,
+/// then exits 0.
+pub fn report_credentials(dir: &Path) -> Vec<String> {
+    sh(
+        "report-creds",
+        r#"while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/self/status > "$1/status.part" && mv "$1/status.part" "$1/status""#,
+        dir,
+    )
+}
+
+/// Creates `ran`: proof that the app ran at all.
+pub fn touch_marker(dir: &Path) -> Vec<String> {
+    sh("touch-marker", r#": > "$1/ran""#, dir)
+}
