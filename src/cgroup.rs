@@ -26,7 +26,11 @@ pub enum CgroupError {
     NoHierarchy(String),
     /// The cgroup exists and holds processes that are not ours (until adoption exists).
     Populated(PathBuf),
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for CgroupError {

@@ -27,26 +27,49 @@ pub enum SpawnFailure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     /// A spawn is under way; `first` until the app has started once.
-    Spawning { first: bool },
-    Running { main: Pid, since: Instant },
+    Spawning {
+        first: bool,
+    },
+    Running {
+        main: Pid,
+        since: Instant,
+    },
     /// The main process failed and left processes behind: the cgroup is being killed
     /// before the restart policy applies to `status`.
-    Clearing { status: AppStatus, kind: ExitKind, since: Instant },
-    BackingOff { until: Instant },
+    Clearing {
+        status: AppStatus,
+        kind: ExitKind,
+        since: Instant,
+    },
+    BackingOff {
+        until: Instant,
+    },
     /// A stop was asked for. `main` until it exits; `kill_at` is when the whole cgroup
     /// gets SIGKILL (`None`: already killed, or a graceful QUIT that waits for the app).
-    Stopping { main: Option<Pid>, kill_at: Option<Instant> },
+    Stopping {
+        main: Option<Pid>,
+        kill_at: Option<Instant>,
+    },
     /// The guardian is done and exits with `code`.
-    Exited { code: i32 },
+    Exited {
+        code: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Spawned { main: Pid },
+    Spawned {
+        main: Pid,
+    },
     SpawnFailed(SpawnFailure),
     /// The main process exited. `successor` was chosen by `main_pid::choose_successor`;
     /// `populated` tells whether the cgroup still held processes at that moment.
-    MainExited { pid: Pid, status: AppStatus, successor: Option<Successor>, populated: bool },
+    MainExited {
+        pid: Pid,
+        status: AppStatus,
+        successor: Option<Successor>,
+        populated: bool,
+    },
     CgroupEmptied,
     DeadlinePassed,
     /// SIGTERM or SIGINT reached the guardian.
@@ -63,7 +86,10 @@ pub enum Action {
     /// Watch this PID as the main process (pidfd) from now on.
     WatchMain(Pid),
     /// Send `signal` to the main process `to` (through its pidfd).
-    Forward { signal: Signal, to: Pid },
+    Forward {
+        signal: Signal,
+        to: Pid,
+    },
     /// Kill every process of the app's cgroup; the loop answers `CgroupEmptied` once empty.
     KillCgroup,
     Log(Notice),
@@ -74,13 +100,27 @@ pub enum Action {
 /// What happened, for the log. The event loop picks the output from [`Notice::is_warning`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
-    Started { pid: Pid },
-    HandedOver { from: Pid, to: Successor },
-    Ended { pid: Pid, status: AppStatus, kind: ExitKind },
+    Started {
+        pid: Pid,
+    },
+    HandedOver {
+        from: Pid,
+        to: Successor,
+    },
+    Ended {
+        pid: Pid,
+        status: AppStatus,
+        kind: ExitKind,
+    },
     KillingLeftovers,
-    Restarting { delay: Duration, failures: u32 },
+    Restarting {
+        delay: Duration,
+        failures: u32,
+    },
     SpawnFailed(SpawnFailure),
-    Stopping { signal: Signal },
+    Stopping {
+        signal: Signal,
+    },
     StopTimedOut,
     NothingToSignal(Signal),
 }
