@@ -283,7 +283,7 @@ impl Hierarchy {
     }
 }
 
-/// Reads `<root>/proc/self/mountinfo` and keeps the mounts that are not hidden.
+/// Reads `<root>/proc/self/mountinfo` and keeps the cgroup mounts that are not hidden.
 fn read_visible_mounts(root: &Path) -> Result<Vec<Mount>, CgroupError> {
     let path = root.join(MOUNTINFO);
     let bytes = std::fs::read(&path).map_err(|err| {
@@ -292,7 +292,9 @@ fn read_visible_mounts(root: &Path) -> Result<Vec<Mount>, CgroupError> {
     let mounts = parse_mountinfo(&String::from_utf8_lossy(&bytes)).map_err(|err| {
         CgroupError::NoHierarchy(format!("failed to parse {}: {err}", path.display()))
     })?;
-    Ok(visible_mounts(mounts))
+    Ok(visible_mounts(mounts, |mount| {
+        Candidate::of(mount).is_some()
+    }))
 }
 
 /// The best visible mount. Among mounts of one kind, one that shows the whole hierarchy

@@ -55,24 +55,26 @@ pub(super) fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
         .collect()
 }
 
-/// Drops every mount that a later mount hides. The kernel lists mounts in the order they
-/// were stacked, so a later entry whose mount point is the same path or an ancestor
-/// (a tmpfs mounted over `/sys/fs/cgroup`, say) covers this one: its files are no longer
-/// reachable by path, even though the mount is still listed.
-pub(super) fn visible_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
-    let shadowed: Vec<bool> = mounts
+/// Keeps the mounts that `wanted` accepts and that no later mount hides. The kernel lists
+/// mounts in the order they were stacked, so a later entry whose mount point is the same
+/// path or an ancestor (a tmpfs mounted over `/sys/fs/cgroup`, say) covers this one: its
+/// files are no longer reachable by path, even though the mount is still listed.
+/// Only wanted mounts are checked: a container host can list thousands of mounts.
+pub(super) fn visible_mounts(mounts: Vec<Mount>, wanted: impl Fn(&Mount) -> bool) -> Vec<Mount> {
+    let keep: Vec<bool> = mounts
         .iter()
         .enumerate()
         .map(|(index, mount)| {
-            mounts[index + 1..]
-                .iter()
-                .any(|later| mount.mount_point.starts_with(&later.mount_point))
+            wanted(mount)
+                && !mounts[index + 1..]
+                    .iter()
+                    .any(|later| mount.mount_point.starts_with(&later.mount_point))
         })
         .collect();
     mounts
         .into_iter()
-        .zip(shadowed)
-        .filter_map(|(mount, shadowed)| (!shadowed).then_some(mount))
+        .zip(keep)
+        .filter_map(|(mount, keep)| keep.then_some(mount))
         .collect()
 }
 
@@ -164,10 +166,11 @@ mod tests {
 53 23 0:42 / /mnt/a rw - tmpfs tmpfs rw
 54 23 0:43 / /mnt/ab rw - tmpfs tmpfs rw
 ";
-        let visible: Vec<PathBuf> = visible_mounts(parse_mountinfo(text).expect("parses"))
-            .into_iter()
-            .map(|mount| mount.mount_point)
-            .collect();
+        let visible: Vec<PathBuf> =
+            visible_mounts(parse_mountinfo(text).expect("parses"), |_| true)
+                .into_iter()
+                .map(|mount| mount.mount_point)
+                .collect();
         // `/mnt/ab` does not cover `/mnt/a`: ancestry is by component, not by prefix.
         assert_eq!(
             visible,
