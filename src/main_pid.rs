@@ -6,8 +6,9 @@
 //! Watching, signalling and killing processes are the event loop's and `cgroup`'s.
 
 use std::fmt;
-use std::fs;
-use std::io;
+use std::fs::OpenOptions;
+use std::io::{self, Read as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -55,6 +56,9 @@ impl fmt::Display for HintRejection {
 /// enough for one log line.
 const GARBAGE_QUOTE_CHARS: usize = 40;
 
+/// A PID with its newline fits many times over; anything longer is no pid file.
+const PID_FILE_MAX_BYTES: u64 = 4096;
+
 /// Where a successor's PID came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Successor {
@@ -82,11 +86,33 @@ pub struct Choice {
 /// whitespace allowed. Only parses; whether the PID may be adopted is
 /// [`choose_successor`]'s question.
 pub fn read_pid_hint(path: &Path) -> Result<Pid, HintRejection> {
-    let bytes = fs::read(path).map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound => HintRejection::Missing,
-        _ => HintRejection::Unreadable(format!("failed to read {}: {err}", path.display())),
-    })?;
+    let unreadable = |cause: &dyn fmt::Display| {
+        HintRejection::Unreadable(format!("failed to read {}: {cause}", path.display()))
+    };
+    // The app writes this file and may run unprivileged: a FIFO must not block the
+    // guardian (O_NONBLOCK), nor a link to /dev/zero exhaust its memory (regular files
+    // only, and only the first bytes).
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| match err.kind() {
+            io::ErrorKind::NotFound => HintRejection::Missing,
+            _ => unreadable(&err),
+        })?;
+    let metadata = file.metadata().map_err(|err| unreadable(&err))?;
+    if !metadata.is_file() {
+        return Err(unreadable(&"not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(PID_FILE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| unreadable(&err))?;
     let content = String::from_utf8_lossy(&bytes);
+    if bytes.len() as u64 > PID_FILE_MAX_BYTES {
+        return Err(HintRejection::Garbage(shorten(content.trim_start())));
+    }
     let trimmed = content.trim();
     // Digits only: `i32::from_str` would also take "+5", which no pid file holds.
     let pid = Some(trimmed)
@@ -380,11 +406,28 @@ mod tests {
             read_pid_hint(&dir.path().join("absent.pid")),
             Err(HintRejection::Missing)
         );
-        // Reading a directory fails with EISDIR, which even root gets.
         let Err(HintRejection::Unreadable(cause)) = read_pid_hint(dir.path()) else {
             panic!("a directory is no pid file");
         };
         assert!(cause.contains(&dir.path().display().to_string()), "{cause}");
+    }
+
+    #[test]
+    fn refuses_a_fifo_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let fifo = dir.path().join("app.pid");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("create a fifo");
+        assert!(matches!(
+            read_pid_hint(&fifo),
+            Err(HintRejection::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn reads_no_further_than_a_pid_file_can_be_long() {
+        let padded = format!("123{}", " ".repeat(PID_FILE_MAX_BYTES as usize));
+        let quote = format!("123{}...", " ".repeat(GARBAGE_QUOTE_CHARS - 3));
+        assert_eq!(hint_from(&padded), Err(HintRejection::Garbage(quote)));
     }
 
     #[test]
