@@ -192,11 +192,17 @@ impl EventLoop<'_> {
     /// Gathers the facts about a main process's exit (who is left in the cgroup, what the
     /// `-P` file says) and lets the machine decide.
     fn main_exited(&mut self, pid: Pid, status: AppStatus, now: Instant) -> Result<()> {
-        let members = match self.cgroup.pids() {
-            Ok(pids) => Some(read_members(&pids)),
+        let members = self
+            .cgroup
+            .pids()
+            .map_err(anyhow::Error::from)
+            .and_then(|pids| read_members(&pids));
+        let members = match members {
+            Ok(members) => Some(members),
             Err(error) => {
-                self.log
-                    .warning(format_args!("unable to list the app's cgroup: {error}"));
+                self.log.warning(format_args!(
+                    "unable to list the app's processes: {error:#}"
+                ));
                 None
             }
         };
@@ -218,7 +224,7 @@ impl EventLoop<'_> {
         );
         if let (Some(rejection), Some(path)) = (&choice.rejected_hint, &self.config.main_pidfile) {
             self.log.warning(format_args!(
-                "unable to adopt the PID in {}: {rejection:?}",
+                "ignoring the pid file {}: {rejection}",
                 path.display()
             ));
         }

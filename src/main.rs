@@ -22,7 +22,7 @@ mod values;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cgroup::Hierarchy;
+use crate::cgroup::{Hierarchy, Version};
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::instance_lock::InstanceLock;
@@ -62,6 +62,14 @@ fn run(config: &Config, log: &Log) -> Result<i32> {
     // whose parent exited (prctl(2), PR_SET_CHILD_SUBREAPER).
     nix::sys::prctl::set_child_subreaper(true).context("failed to become a child subreaper")?;
     let cgroup = Hierarchy::detect()?.create(&config.cgroup)?;
+    let version = match cgroup.version() {
+        Version::V1 => "v1",
+        Version::V2 => "v2",
+    };
+    log.info(format_args!(
+        "app cgroup {} (cgroup {version})",
+        cgroup.dir().display()
+    ));
     let pidfile = match config.pidfile.as_deref().map(PidFile::write).transpose() {
         Ok(pidfile) => pidfile,
         Err(error) => {

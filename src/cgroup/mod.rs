@@ -220,10 +220,6 @@ impl Hierarchy {
         })
     }
 
-    pub fn version(&self) -> Version {
-        self.version
-    }
-
     /// The directory of cgroup `path` (a path in the hierarchy, e.g. `/supervisor/web`).
     ///
     /// A path under the mount root (what /proc/self/cgroup shows, e.g. our own cgroup
