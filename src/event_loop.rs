@@ -304,10 +304,14 @@ impl EventLoop<'_> {
                 self.dispatch(Event::Spawned { main: spawned.pid }, now)
             }
             Err(error) => {
-                self.log.warning(format_args!(
-                    "unable to start {}: {error}",
-                    self.config.program.display()
-                ));
+                let message =
+                    format_args!("unable to start {}: {error}", self.config.program.display());
+                // The first start failing ends the guardian (127, 126 or 1); later ones back off.
+                if self.machine.state() == (State::Spawning { first: true }) {
+                    self.log.fatal(message);
+                } else {
+                    self.log.warning(message);
+                }
                 self.dispatch(Event::SpawnFailed(error.failure()), now)
             }
         }

@@ -15,8 +15,8 @@
 //! | --- | --- | --- | --- |
 //! | (start) | | `Spawning { first: true }` | `Spawn` |
 //! | `Spawning` | `Spawned { main }` | `Running { main, since: now }` | `WatchMain(main)`, `Log(Started)` |
-//! | `Spawning { first: true }` | `SpawnFailed(f)` | `Exited { 127 / 126 / 1 }` | `Log(SpawnFailed)`, `Exit(code)` |
-//! | `Spawning { first: false }` | `SpawnFailed(f)` | `BackingOff { now + delay(max(failures, 2)) }`, failures + 1 | `Log(SpawnFailed)`, `Log(Restarting)` |
+//! | `Spawning { first: true }` | `SpawnFailed(f)` | `Exited { 127 / 126 / 1 }` | `Exit(code)` |
+//! | `Spawning { first: false }` | `SpawnFailed(f)` | `BackingOff { now + delay(max(failures, 2)) }`, failures + 1 | `Log(Restarting)` |
 //! | `Spawning` | `StopRequested` | `Stopping { None, None }` | `KillCgroup` |
 //! | `Spawning` | `MainExited`, `CgroupEmptied`, `DeadlinePassed` | unchanged | |
 //! | `Running { main, since }` | `MainExited { main, successor: Some(s) }` | `Running { s, since }` | `WatchMain(s)`, `Log(HandedOver)` |
@@ -163,7 +163,6 @@ pub enum Notice {
         delay: Duration,
         failures: u32,
     },
-    SpawnFailed(SpawnFailure),
     Stopping {
         signal: Signal,
     },
@@ -178,7 +177,7 @@ impl Notice {
                 kind,
                 ExitKind::Crash | ExitKind::Error | ExitKind::LostTrack
             ),
-            Notice::SpawnFailed(_) | Notice::StopTimedOut | Notice::NothingToSignal(_) => true,
+            Notice::StopTimedOut | Notice::NothingToSignal(_) => true,
             Notice::Started { .. }
             | Notice::HandedOver { .. }
             | Notice::KillingLeftovers
@@ -219,15 +218,6 @@ impl fmt::Display for Notice {
                 "restarting in {}s (failure {failures} in a row)",
                 delay.as_secs_f64()
             ),
-            Notice::SpawnFailed(failure) => {
-                f.write_str("unable to start the app")?;
-                match failure {
-                    SpawnFailure::NotFound => f.write_str(": program not found"),
-                    SpawnFailure::NotExecutable => f.write_str(": program not executable"),
-                    // The event loop logs the error itself; this only says what it cost.
-                    SpawnFailure::Other => Ok(()),
-                }
-            }
             Notice::Stopping { signal } => {
                 write!(f, "stopping: sent {} to the app", signal.as_str())
             }
@@ -314,13 +304,10 @@ impl Machine {
             ),
             (State::Spawning { first: true }, Event::SpawnFailed(failure)) => {
                 let code = failure.exit_code();
-                (
-                    State::Exited { code },
-                    vec![Log(Notice::SpawnFailed(failure)), Exit(code)],
-                )
+                (State::Exited { code }, vec![Exit(code)])
             }
-            (State::Spawning { first: false }, Event::SpawnFailed(failure)) => {
-                self.back_off_after_spawn_failure(failure, now)
+            (State::Spawning { first: false }, Event::SpawnFailed(_)) => {
+                self.back_off_after_spawn_failure(now)
             }
             // Spawning is synchronous, so a stop cannot arrive here; should that change,
             // killing the cgroup catches whatever the spawn left.
@@ -552,11 +539,7 @@ impl Machine {
     /// backs off like a crash. It never restarts at once, because the next spawn would
     /// most likely fail the same way, and it always goes through `BackingOff` so that
     /// the loop polls for a stop between two attempts even with a zero delay limit.
-    fn back_off_after_spawn_failure(
-        &mut self,
-        failure: SpawnFailure,
-        now: Instant,
-    ) -> (State, Vec<Action>) {
+    fn back_off_after_spawn_failure(&mut self, now: Instant) -> (State, Vec<Action>) {
         let backoff = self.settings.backoff;
         self.failures = backoff.failures_after(self.failures, Duration::ZERO);
         let delay = backoff.delay(self.failures.max(2));
@@ -564,13 +547,10 @@ impl Machine {
             State::BackingOff {
                 until: later(now, delay),
             },
-            vec![
-                Action::Log(Notice::SpawnFailed(failure)),
-                Action::Log(Notice::Restarting {
-                    delay,
-                    failures: self.failures,
-                }),
-            ],
+            vec![Action::Log(Notice::Restarting {
+                delay,
+                failures: self.failures,
+            })],
         )
     }
 
@@ -744,7 +724,7 @@ mod tests {
         ] {
             let mut scenario = Scenario::new(restart_on_crash());
             let actions = scenario.handle(Event::SpawnFailed(failure), 0);
-            assert_eq!(actions, [Log(Notice::SpawnFailed(failure)), Exit(code)]);
+            assert_eq!(actions, [Exit(code)]);
             assert_eq!(scenario.state(), State::Exited { code });
         }
     }
@@ -1195,15 +1175,12 @@ mod tests {
         let failure = SpawnFailure::NotFound;
         // The first failure in a row would restart at once; a spawn failure waits 1 s.
         let actions = scenario.handle(Event::SpawnFailed(failure), 100);
-        assert_eq!(
-            actions,
-            [Log(Notice::SpawnFailed(failure)), restarting(1, 2)]
-        );
+        assert_eq!(actions, [restarting(1, 2)]);
         let until = scenario.at(101);
         assert_eq!(scenario.state(), State::BackingOff { until });
         scenario.handle(Event::DeadlinePassed, 101);
         let actions = scenario.handle(Event::SpawnFailed(failure), 101);
-        assert_eq!(actions[1], restarting(2, 3));
+        assert_eq!(actions, [restarting(2, 3)]);
     }
 
     #[test]
@@ -1298,14 +1275,6 @@ mod tests {
                 "restarting now",
             ),
             (
-                Notice::SpawnFailed(SpawnFailure::NotFound),
-                "unable to start the app: program not found",
-            ),
-            (
-                Notice::SpawnFailed(SpawnFailure::Other),
-                "unable to start the app",
-            ),
-            (
                 Notice::Stopping {
                     signal: Signal::SIGTERM,
                 },
@@ -1336,7 +1305,6 @@ mod tests {
             ended(ExitKind::Crash),
             ended(ExitKind::Error),
             ended(ExitKind::LostTrack),
-            Notice::SpawnFailed(SpawnFailure::Other),
             Notice::StopTimedOut,
             Notice::NothingToSignal(Signal::SIGHUP),
         ];
