@@ -213,7 +213,12 @@ impl EventLoop<'_> {
                 .iter()
                 .any(|member| !member.zombie && member.pid != pid)
         });
-        let hint = self.config.main_pidfile.as_deref().map(read_pid_hint);
+        // Only a running app hands over; during a stop the app removing its pid file is
+        // no news worth a warning.
+        let running = matches!(self.machine.state(), State::Running { .. });
+        let hint = (self.config.main_pidfile.as_deref())
+            .filter(|_| running)
+            .map(read_pid_hint);
         let clean = self.config.settings.policy.classify(status) == ExitKind::Clean;
         let choice = choose_successor(
             pid,
