@@ -9,10 +9,11 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
+use caps::Capability;
 use clap::{ArgAction, Parser};
 use nix::sys::signal::Signal;
 
-use crate::values::{parse_exit_code, parse_seconds, parse_signal};
+use crate::values::{parse_capability, parse_exit_code, parse_seconds, parse_signal};
 
 /// Keeps one application alive in its own cgroup and always knows its real main PID.
 #[derive(Debug, Parser)]
@@ -41,6 +42,14 @@ pub struct Cli {
     #[arg(short = 'g', long = "group", value_name = "NAME")]
     pub group: Option<String>,
 
+    /// Keep this capability for the app (ambient, e.g. net_bind_service); all others are dropped; repeatable
+    #[arg(long = "cap", value_name = "NAME", action = ArgAction::Append, value_parser = parse_capability)]
+    pub caps: Vec<Capability>,
+
+    /// Set no_new_privs for the app: no exec can gain privileges (setuid bits, file capabilities)
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+
     /// Cap of the delay between restarts, in seconds
     #[arg(short = 'l', long = "delay-limit", value_name = "SECS", default_value = "80", value_parser = parse_seconds, allow_hyphen_values = true)]
     pub delay_limit: Duration,
@@ -64,6 +73,14 @@ pub struct Cli {
     /// Less output; twice (-qq) also silences runtime errors
     #[arg(short = 'q', long = "quiet", action = ArgAction::Count)]
     pub quiet: u8,
+
+    /// Log to syslog (daemon facility) instead of stderr; implied by -f
+    #[arg(long = "syslog")]
+    pub syslog: bool,
+
+    /// The syslog socket
+    #[arg(long = "syslog-socket", value_name = "PATH", default_value = crate::log::DEFAULT_SYSLOG_SOCKET)]
+    pub syslog_socket: PathBuf,
 
     /// Print the version
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]

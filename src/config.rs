@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::backoff::Backoff;
 use crate::cli::Cli;
-use crate::credentials::{Credentials, CredentialsError};
-use crate::log::Verbosity;
+use crate::credentials::{Capabilities, Credentials, CredentialsError, Privileges};
+use crate::log::{Target, Verbosity};
 use crate::policy::RestartPolicy;
 use crate::state::Settings;
 
@@ -26,9 +26,11 @@ pub struct Config {
     pub args: Vec<OsString>,
     pub fork: bool,
     pub pidfile: Option<PathBuf>,
-    pub credentials: Option<Credentials>,
+    /// User, group, capabilities and no_new_privs of the app.
+    pub privileges: Privileges,
     pub main_pidfile: Option<PathBuf>,
     pub verbosity: Verbosity,
+    pub log_target: Target,
     /// The app's cgroup as a path in the hierarchy (`/supervisor/<name>` by default).
     pub cgroup: PathBuf,
     pub settings: Settings,
@@ -76,8 +78,18 @@ impl Config {
             Some(name) => check_name(name, "--name")?,
             None => check_name(base_name(&program), "the program's base name")?,
         };
-        let credentials = Credentials::resolve(cli.user.as_deref(), cli.group.as_deref())
-            .map_err(ConfigError::Credentials)?;
+        let privileges = Privileges {
+            credentials: Credentials::resolve(cli.user.as_deref(), cli.group.as_deref())
+                .map_err(ConfigError::Credentials)?,
+            capabilities: Capabilities::keep_only(&cli.caps).map_err(ConfigError::Credentials)?,
+            no_new_privs: cli.no_new_privs,
+        };
+        // In the background stderr is /dev/null: syslog is the only place left to speak.
+        let log_target = if cli.syslog || cli.fork {
+            Target::Syslog(cli.syslog_socket)
+        } else {
+            Target::Stderr
+        };
         let mut success = BTreeSet::from([0]);
         success.extend(cli.success);
         let cgroup = cli
@@ -89,7 +101,8 @@ impl Config {
             args: command.collect(),
             fork: cli.fork,
             pidfile: cli.pidfile,
-            credentials,
+            privileges,
+            log_target,
             main_pidfile: cli.main_pidfile,
             verbosity: Verbosity::from_quiet_count(cli.quiet),
             settings: Settings {

@@ -1,12 +1,130 @@
-//! Who the app runs as: `-u` and `-g` resolved to IDs before any fork, and applied in
-//! the child between fork and exec.
+//! Who the app runs as and with which privileges: `-u`, `-g`, `--cap` and
+//! `--no-new-privs`, resolved before any fork and applied in the child between fork and
+//! exec.
 //!
 //! Resolution uses NSS (getpwnam, getgrouplist), which may allocate, lock and open
-//! files, so it happens once, in `Config::from_cli`. The child only makes syscalls.
+//! files, and the list of capabilities the kernel knows; it happens once, in
+//! `Config::from_cli`. The child only makes syscalls.
 
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User, getgrouplist, setgid, setgroups, setuid};
 use std::ffi::CString;
+
+/// What the app may keep of root's power (`--cap`), prepared for the child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Kept in the permitted, effective, inheritable and ambient sets.
+    pub kept: CapsHashSet,
+    /// Every other capability this kernel supports: dropped from the bounding set.
+    pub dropped: Vec<Capability>,
+}
+
+impl Capabilities {
+    /// `None` when no `--cap` was given: the app gets what exec(2) gives its uid.
+    pub fn keep_only(kept: &[Capability]) -> Result<Option<Capabilities>, CredentialsError> {
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        let supported = caps::runtime::thread_all_supported();
+        if let Some(unsupported) = kept.iter().find(|cap| !supported.contains(cap)) {
+            return Err(CredentialsError::UnsupportedCapability(
+                unsupported.to_string(),
+            ));
+        }
+        Ok(Some(Capabilities {
+            kept: kept.iter().copied().collect(),
+            dropped: supported
+                .into_iter()
+                .filter(|cap| !kept.contains(cap))
+                .collect(),
+        }))
+    }
+}
+
+/// Everything the child applies before exec, in the order of [`Privileges::apply`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Privileges {
+    pub credentials: Option<Credentials>,
+    pub capabilities: Option<Capabilities>,
+    pub no_new_privs: bool,
+}
+
+/// A failed step of [`Privileges::apply`], for the spawn error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PrivilegeStep {
+    BoundingSet = 1,
+    KeepCaps,
+    Ids,
+    CapabilitySets,
+    AmbientSet,
+    NoNewPrivs,
+}
+
+impl PrivilegeStep {
+    pub const ALL: [PrivilegeStep; 6] = [
+        PrivilegeStep::BoundingSet,
+        PrivilegeStep::KeepCaps,
+        PrivilegeStep::Ids,
+        PrivilegeStep::CapabilitySets,
+        PrivilegeStep::AmbientSet,
+        PrivilegeStep::NoNewPrivs,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            PrivilegeStep::BoundingSet => "drop capabilities from the bounding set",
+            PrivilegeStep::KeepCaps => "keep capabilities across setuid",
+            PrivilegeStep::Ids => "change groups, gid and uid",
+            PrivilegeStep::CapabilitySets => "set the capability sets",
+            PrivilegeStep::AmbientSet => "raise ambient capabilities",
+            PrivilegeStep::NoNewPrivs => "set no_new_privs",
+        }
+    }
+}
+
+impl Privileges {
+    /// Applies everything; called in the child between fork and exec: syscalls only.
+    ///
+    /// The order is the one the kernel imposes (capabilities(7)): the bounding set can
+    /// only shrink while we still hold CAP_SETPCAP, so first; KEEPCAPS before setuid, or
+    /// the permitted set is cleared with the uid; groups → gid → uid (`Credentials`);
+    /// then the capability sets, and ambient last, since only capabilities both
+    /// permitted and inheritable can be raised there. no_new_privs comes at the end: it
+    /// changes nothing for the steps above, only for exec.
+    pub fn apply(&self) -> Result<(), (PrivilegeStep, Errno)> {
+        let step = |step| move |_| (step, Errno::last());
+        if let Some(capabilities) = &self.capabilities {
+            for &cap in &capabilities.dropped {
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(step(PrivilegeStep::BoundingSet))?;
+            }
+            if self.credentials.as_ref().is_some_and(|c| c.uid.is_some()) {
+                caps::securebits::set_keepcaps(true).map_err(step(PrivilegeStep::KeepCaps))?;
+            }
+        }
+        if let Some(credentials) = &self.credentials {
+            credentials
+                .apply()
+                .map_err(|errno| (PrivilegeStep::Ids, errno))?;
+        }
+        if let Some(capabilities) = &self.capabilities {
+            for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+                caps::set(None, set, &capabilities.kept)
+                    .map_err(step(PrivilegeStep::CapabilitySets))?;
+            }
+            for &cap in &capabilities.kept {
+                caps::raise(None, CapSet::Ambient, cap).map_err(step(PrivilegeStep::AmbientSet))?;
+            }
+        }
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|errno| (PrivilegeStep::NoNewPrivs, errno))?;
+        }
+        Ok(())
+    }
+}
 
 /// The IDs the app gets. The guardian itself stays root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +141,7 @@ pub struct Credentials {
 pub enum CredentialsError {
     UnknownUser(String),
     UnknownGroup(String),
+    UnsupportedCapability(String),
     Lookup { what: String, errno: Errno },
 }
 
@@ -31,6 +150,9 @@ impl std::fmt::Display for CredentialsError {
         match self {
             CredentialsError::UnknownUser(name) => write!(f, "unknown user '{name}'"),
             CredentialsError::UnknownGroup(name) => write!(f, "unknown group '{name}'"),
+            CredentialsError::UnsupportedCapability(name) => {
+                write!(f, "this kernel does not support capability {name}")
+            }
             CredentialsError::Lookup { what, errno } => {
                 write!(f, "failed to look up {what}: {}", errno.desc())
             }

@@ -43,7 +43,7 @@ fn main() {
             std::process::exit(error.exit_code());
         }
     };
-    let log = Log::new(&config.name, config.verbosity);
+    let log = Log::new(&config.name, config.verbosity, &config.log_target);
     let code = run(&config, &log).unwrap_or_else(|error| {
         log.fatal(format_args!("{error:#}"));
         EXIT_FAILURE

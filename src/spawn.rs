@@ -21,33 +21,45 @@ use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
 
 use crate::config::Config;
-use crate::credentials::Credentials;
+use crate::credentials::{PrivilegeStep, Privileges};
 use crate::state::SpawnFailure;
 
 /// A child-side step, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Step {
-    NewSession = 1,
+    NewSession,
     EnterCgroup,
     RedirectStdio,
     ResetSignals,
-    DropPrivileges,
+    Privileges(PrivilegeStep),
     Exec,
 }
 
 impl Step {
-    fn from_byte(byte: u8) -> Option<Step> {
-        [
-            Step::NewSession,
-            Step::EnterCgroup,
-            Step::RedirectStdio,
-            Step::ResetSignals,
-            Step::DropPrivileges,
-            Step::Exec,
-        ]
-        .into_iter()
-        .find(|step| *step as u8 == byte)
+    /// Two bytes on the report pipe.
+    fn encode(self) -> [u8; 2] {
+        match self {
+            Step::NewSession => [1, 0],
+            Step::EnterCgroup => [2, 0],
+            Step::RedirectStdio => [3, 0],
+            Step::ResetSignals => [4, 0],
+            Step::Privileges(step) => [5, step as u8],
+            Step::Exec => [6, 0],
+        }
+    }
+
+    fn decode(bytes: [u8; 2]) -> Step {
+        match bytes {
+            [1, _] => Step::NewSession,
+            [2, _] => Step::EnterCgroup,
+            [3, _] => Step::RedirectStdio,
+            [4, _] => Step::ResetSignals,
+            [5, sub] => PrivilegeStep::ALL
+                .into_iter()
+                .find(|step| *step as u8 == sub)
+                .map_or(Step::Exec, Step::Privileges),
+            _ => Step::Exec,
+        }
     }
 
     fn describe(self) -> &'static str {
@@ -56,11 +68,14 @@ impl Step {
             Step::EnterCgroup => "enter the app's cgroup",
             Step::RedirectStdio => "redirect stdio to /dev/null",
             Step::ResetSignals => "reset the signal mask",
-            Step::DropPrivileges => "drop privileges",
+            Step::Privileges(step) => step.describe(),
             Step::Exec => "execute",
         }
     }
 }
+
+/// The report a failed child writes: the step (2 bytes), then errno (4 bytes).
+const REPORT_LEN: usize = 6;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SpawnError {
@@ -111,7 +126,7 @@ pub struct Spawner {
     /// argv as C strings; `argv_ptrs` points into them and ends with a null.
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
-    credentials: Option<Credentials>,
+    privileges: Privileges,
     cgroup_procs: OwnedFd,
     /// With `-f` the app gets /dev/null as stdin, stdout and stderr, as daemon(3) does.
     null_stdio: Option<OwnedFd>,
@@ -145,7 +160,7 @@ impl Spawner {
             program,
             _argv: argv,
             argv_ptrs,
-            credentials: config.credentials.clone(),
+            privileges: config.privileges.clone(),
             cgroup_procs,
             null_stdio,
         })
@@ -161,8 +176,9 @@ impl Spawner {
             ForkResult::Child => {
                 drop(report_read);
                 let (step, errno) = self.exec_child();
-                let mut report = [step as u8, 0, 0, 0, 0];
-                report[1..].copy_from_slice(&(errno as i32).to_ne_bytes());
+                let mut report = [0u8; REPORT_LEN];
+                report[..2].copy_from_slice(&step.encode());
+                report[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
                 // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer lives
                 // on this stack.
                 unsafe {
@@ -204,10 +220,8 @@ impl Spawner {
         if let Err(errno) = reset_signals() {
             return (Step::ResetSignals, errno);
         }
-        if let Some(credentials) = &self.credentials
-            && let Err(errno) = credentials.apply()
-        {
-            return (Step::DropPrivileges, errno);
+        if let Err((step, errno)) = self.privileges.apply() {
+            return (Step::Privileges(step), errno);
         }
         // SAFETY: `program` and `argv_ptrs` are valid, null-terminated, and outlive the
         // call; execv(3) only returns on failure.
@@ -232,7 +246,7 @@ fn reset_signals() -> Result<(), Errno> {
 
 /// Reads the child's report: EOF means exec succeeded.
 fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
-    let mut buffer = [0u8; 5];
+    let mut buffer = [0u8; REPORT_LEN];
     let mut filled = 0;
     while filled < buffer.len() {
         match nix::unistd::read(report, &mut buffer[filled..]) {
@@ -250,9 +264,9 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
     if filled == 0 {
         return Ok(());
     }
-    let step = Step::from_byte(buffer[0]).unwrap_or(Step::Exec);
+    let step = Step::decode([buffer[0], buffer[1]]);
     let mut number = [0u8; 4];
-    number.copy_from_slice(&buffer[1..]);
+    number.copy_from_slice(&buffer[2..]);
     Err(SpawnError::Child {
         step,
         errno: Errno::from_raw(i32::from_ne_bytes(number)),

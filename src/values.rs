@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use caps::Capability;
 use nix::sys::signal::Signal;
 
 /// The longest duration accepted anywhere (a year): anything longer is a typo, and
@@ -42,6 +43,18 @@ pub fn parse_signal(text: &str) -> Result<Signal, String> {
         .map_err(|_| format!("'{text}' is not a signal name"))
 }
 
+/// A capability by name, with or without `CAP_`, in any case: `net_bind_service`.
+pub fn parse_capability(text: &str) -> Result<Capability, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    name.parse::<Capability>()
+        .map_err(|_| format!("'{text}' is not a capability name (see capabilities(7))"))
+}
+
 /// An exit code, 0 to 255.
 pub fn parse_exit_code(text: &str) -> Result<i32, String> {
     text.trim()
@@ -71,6 +84,18 @@ mod tests {
         for bad in ["FOO", "0", "65", "", "SIG"] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn capabilities_by_name_with_or_without_prefix() {
+        for text in [
+            "net_bind_service",
+            "CAP_NET_BIND_SERVICE",
+            "cap_net_bind_service",
+        ] {
+            assert_eq!(parse_capability(text), Ok(Capability::CAP_NET_BIND_SERVICE));
+        }
+        assert!(parse_capability("net_bind").is_err());
     }
 
     #[test]
