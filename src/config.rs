@@ -31,8 +31,8 @@ pub struct Config {
     pub main_pidfile: Option<PathBuf>,
     pub verbosity: Verbosity,
     pub log_target: Target,
-    /// The app's cgroup as a path in the hierarchy (`/supervisor/<name>` by default).
-    pub cgroup: PathBuf,
+    /// `--cgroup`: the app's cgroup as a path in the hierarchy (else `placement` decides).
+    pub cgroup: Option<PathBuf>,
     pub settings: Settings,
 }
 
@@ -92,11 +92,8 @@ impl Config {
         };
         let mut success = BTreeSet::from([0]);
         success.extend(cli.success);
-        let cgroup = cli
-            .cgroup
-            .unwrap_or_else(|| Path::new("/supervisor").join(&name));
         Ok(Config {
-            cgroup,
+            cgroup: cli.cgroup,
             program,
             args: command.collect(),
             fork: cli.fork,
@@ -171,7 +168,7 @@ mod tests {
         let config = config(&["supervisor", "--", "sh", "-c", "true"]).expect("config");
         assert!(config.program.is_absolute(), "{:?}", config.program);
         assert_eq!(config.name, "sh");
-        assert_eq!(config.cgroup, Path::new("/supervisor/sh"));
+        assert_eq!(config.cgroup, None);
         assert_eq!(config.args, ["-c", "true"]);
     }
 

@@ -13,6 +13,7 @@ mod instance_lock;
 mod log;
 mod main_pid;
 mod pidfile;
+mod placement;
 mod policy;
 mod signals;
 mod spawn;
@@ -22,12 +23,13 @@ mod values;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cgroup::{Hierarchy, Version};
+use crate::cgroup::{AppCgroup, Hierarchy, Version};
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::instance_lock::InstanceLock;
 use crate::log::Log;
 use crate::pidfile::PidFile;
+use crate::placement::Placement;
 use crate::signals::Signals;
 
 /// A runtime failure of the guardian itself (not of the app).
@@ -52,7 +54,7 @@ fn main() {
 }
 
 /// Sets the guardian up in order (each step relies on the ones before), runs the app
-/// until the end, and cleans up what it made.
+/// until the end, and undoes the set-up in reverse, whatever the outcome.
 fn run(config: &Config, log: &Log) -> Result<i32> {
     let detached = config.fork.then(detach::detach).transpose()?;
     // Before anything is spawned, so no SIGCHLD or SIGTERM is lost.
@@ -61,7 +63,37 @@ fn run(config: &Config, log: &Log) -> Result<i32> {
     // Orphans of the app become our children, so we can reap them and follow a daemon
     // whose parent exited (prctl(2), PR_SET_CHILD_SUBREAPER).
     nix::sys::prctl::set_child_subreaper(true).context("failed to become a child subreaper")?;
-    let cgroup = Hierarchy::detect()?.create(&config.cgroup)?;
+    let hierarchy = Hierarchy::detect()?;
+    let placement = Placement::choose(&hierarchy, config.cgroup.as_deref(), &config.name)?;
+    let guardian_cgroup = placement.enter(&hierarchy)?;
+    let outcome = (|| {
+        let cgroup = hierarchy.create(&placement.app)?;
+        let outcome = supervise(config, log, &cgroup, signals, detached);
+        if outcome.is_err() {
+            // The loop failed, not the app: leave nothing of it running unsupervised.
+            let _ = cgroup.kill_all();
+        }
+        if let Err(error) = cgroup.remove() {
+            log.warning(format_args!("unable to remove the app's cgroup: {error}"));
+        }
+        outcome
+    })();
+    if let Err(error) = placement.leave(&hierarchy, guardian_cgroup) {
+        log.warning(format_args!(
+            "unable to leave the guardian's cgroup: {error}"
+        ));
+    }
+    outcome
+}
+
+/// Runs the app in its cgroup, with the pid file written for as long as that lasts.
+fn supervise(
+    config: &Config,
+    log: &Log,
+    cgroup: &AppCgroup,
+    signals: Signals,
+    detached: Option<detach::Detached>,
+) -> Result<i32> {
     let version = match cgroup.version() {
         Version::V1 => "v1",
         Version::V2 => "v2",
@@ -70,17 +102,8 @@ fn run(config: &Config, log: &Log) -> Result<i32> {
         "app cgroup {} (cgroup {version})",
         cgroup.dir().display()
     ));
-    let pidfile = match config.pidfile.as_deref().map(PidFile::write).transpose() {
-        Ok(pidfile) => pidfile,
-        Err(error) => {
-            let _ = cgroup.remove();
-            return Err(error);
-        }
-    };
-    let outcome = event_loop::run(config, log, &cgroup, signals, detached);
-    if let Err(error) = cgroup.remove() {
-        log.warning(format_args!("unable to remove the app's cgroup: {error}"));
-    }
+    let pidfile = config.pidfile.as_deref().map(PidFile::write).transpose()?;
+    let outcome = event_loop::run(config, log, cgroup, signals, detached);
     if let Some(pidfile) = pidfile
         && let Err(error) = pidfile.remove()
     {

@@ -31,6 +31,10 @@ pub const CGROUP_PROCS: &str = "cgroup.procs";
 pub const CGROUP_EVENTS: &str = "cgroup.events";
 pub const CGROUP_KILL: &str = "cgroup.kill";
 
+/// The calling process's cgroups.
+const PROC_SELF_CGROUP: &str = "/proc/self/cgroup";
+/// The extended attributes systemd sets to "1" on a delegated cgroup.
+const DELEGATE_XATTRS: [&str; 2] = ["trusted.delegate", "user.delegate"];
 /// Where the mount table is read, relative to the root given to `detect_under`.
 const MOUNTINFO: &str = "proc/self/mountinfo";
 /// Where the named v1 hierarchy is mounted when the host offers nothing better.
@@ -236,6 +240,36 @@ impl Hierarchy {
             _ => None,
         }));
         dir
+    }
+
+    /// The guardian's own cgroup: the `0::` line of `/proc/self/cgroup`. `None` on v1,
+    /// where the app always gets the default placement.
+    pub fn own_cgroup(&self) -> Result<Option<PathBuf>, CgroupError> {
+        if self.version == Version::V1 {
+            return Ok(None);
+        }
+        let path = Path::new(PROC_SELF_CGROUP);
+        let text = read_cgroup_file(path)?;
+        parse_own_v2_cgroup(&text)
+            .map(Some)
+            .ok_or_else(|| CgroupError::parse(path, "no \"0::\" line".into()))
+    }
+
+    /// Whether cgroup `path` was delegated to us: systemd marks a delegated cgroup with
+    /// the extended attribute `trusted.delegate` (and, since v253, `user.delegate`) set
+    /// to "1", for exactly this purpose: to tell the payload (systemd
+    /// docs/CGROUP_DELEGATION.md).
+    pub fn is_delegated(&self, path: &Path) -> bool {
+        let dir = self.dir_of(path);
+        DELEGATE_XATTRS.iter().any(|name| {
+            let mut value = [0u8; 8];
+            rustix::fs::getxattr(&dir, *name, &mut value[..]).is_ok_and(|n| &value[..n] == b"1")
+        })
+    }
+
+    /// Moves the calling process into cgroup `path` ("0" is the writer itself).
+    pub fn move_self_to(&self, path: &Path) -> Result<(), CgroupError> {
+        write_cgroup_file(&self.dir_of(path).join(CGROUP_PROCS), "0")
     }
 
     /// Creates the app's cgroup `path` (and missing parents). An existing empty cgroup is
@@ -483,6 +517,13 @@ fn write_cgroup_file(path: &Path, value: &str) -> Result<(), CgroupError> {
         .map_err(|source| CgroupError::write(path, value, source))
 }
 
+/// The v2 line of `/proc/self/cgroup` is `0::<path>` (cgroups(7)).
+fn parse_own_v2_cgroup(text: &str) -> Option<PathBuf> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(PathBuf::from)
+}
+
 /// `cgroup.procs`: one decimal PID per line. On v1 the list "is not guaranteed to be
 /// sorted or free of duplicate TGIDs" (cgroup-v1 doc, section 1.3), so it is made so.
 fn parse_pids(text: &str) -> Result<Vec<Pid>, String> {
@@ -561,6 +602,16 @@ mod tests {
 25 24 0:21 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:8 - cgroup cgroup rw,xattr,release_agent=/lib/systemd/systemd-cgroups-agent,name=systemd
 26 24 0:22 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:9 - cgroup cgroup rw,memory
 ";
+
+    #[test]
+    fn finds_the_v2_line_of_proc_self_cgroup() {
+        let hybrid = "9:name=systemd:/\n8:pids:/\n0::/system.slice/web.service\n";
+        assert_eq!(
+            parse_own_v2_cgroup(hybrid),
+            Some(PathBuf::from("/system.slice/web.service"))
+        );
+        assert_eq!(parse_own_v2_cgroup("8:pids:/\n"), None);
+    }
 
     fn fake_root(mountinfo: &str) -> tempfile::TempDir {
         let root = tempfile::tempdir().expect("temp dir");
