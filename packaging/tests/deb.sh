@@ -13,7 +13,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$here"
+cd "$here" || exit 1
+source packaging/lib.sh
 failures=0
 
 fail() {
@@ -36,8 +37,7 @@ if ! deb=$(packaging/build-deb | tail -n 1) || [[ ! -f "$deb" ]]; then
 fi
 echo "deb.sh: built $deb"
 
-version=$(cargo metadata --no-deps --format-version 1 --locked |
-    jq -r '.packages[] | select(.name == "supervisor") | .version')
+version=$(cargo_version)
 arch=$(dpkg --print-architecture)
 [[ "$(basename "$deb")" == "cgroup-supervisor_${version}-"*"_${arch}.deb" ]] ||
     fail "file name $(basename "$deb") is not cgroup-supervisor_${version}-<revision>_${arch}.deb"

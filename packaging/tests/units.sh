@@ -63,6 +63,7 @@ template="$units/supervisor@.service"
 if [[ -f "$template" ]]; then
     expect "$template" Service EnvironmentFile /etc/default/supervisor-%i
     # Unbraced: split at whitespace into arguments (systemd.service(5), "Command lines").
+    # shellcheck disable=SC2016 # the unit's text, not ours to expand
     expect "$template" Service ExecStart \
         '/usr/sbin/supervisor --name %i $SUPERVISOR_OPTS -- $SUPERVISOR_COMMAND'
 fi
@@ -70,8 +71,9 @@ fi
 example="$here/supervisor-example"
 if [[ -f "$example" ]]; then
     # The file must mean what the unit reads: source it in a clean shell and look.
-    # shellcheck disable=SC1090
+    # shellcheck disable=SC2016 # expanded by the inner bash
     command=$(env -i bash -c 'source "$1" && printf %s "$SUPERVISOR_COMMAND"' _ "$example")
+    # shellcheck disable=SC2016 # expanded by the inner bash
     opts=$(env -i bash -c 'source "$1" && printf %s "${SUPERVISOR_OPTS-unset}"' _ "$example")
     [[ "$command" == /* ]] ||
         fail "supervisor-example: SUPERVISOR_COMMAND is not an absolute program: '$command'"
