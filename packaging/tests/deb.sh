@@ -39,6 +39,10 @@ echo "deb.sh: built $deb"
 
 version=$(cargo_version)
 arch=$(dpkg --print-architecture)
+# cargo-deb takes the version from Cargo.toml, the changelog from packaging/debian/.
+head -n 1 packaging/debian/changelog | grep -qF "cgroup-supervisor (${version}-" ||
+    fail "packaging/debian/changelog's first entry is not for version ${version}: add one"
+
 [[ "$(basename "$deb")" == "cgroup-supervisor_${version}-"*"_${arch}.deb" ]] ||
     fail "file name $(basename "$deb") is not cgroup-supervisor_${version}-<revision>_${arch}.deb"
 
