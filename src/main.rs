@@ -1,11 +1,113 @@
-//! `supervisor`: keeps one application alive in its own cgroup.
-
-#![allow(dead_code)] // skeleton: removed once the event loop uses every module
+//! `supervisor`: keeps one application alive in its own cgroup and always knows its real
+//! main PID. This file is the table of contents: parse, set up, run, map the outcome to
+//! an exit code in one place (DESIGN.md section 9).
 
 mod backoff;
 mod cgroup;
+mod cli;
+mod config;
+mod credentials;
+mod detach;
+mod event_loop;
+mod instance_lock;
+mod log;
 mod main_pid;
+mod pidfile;
+mod placement;
 mod policy;
+mod signals;
+mod spawn;
 mod state;
+mod values;
 
-fn main() {}
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::cgroup::{AppCgroup, Hierarchy, Version};
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::instance_lock::InstanceLock;
+use crate::log::Log;
+use crate::pidfile::PidFile;
+use crate::placement::Placement;
+use crate::signals::Signals;
+
+/// A runtime failure of the guardian itself (not of the app).
+const EXIT_FAILURE: i32 = 1;
+
+fn main() {
+    // clap prints usage errors and exits 2 itself; --help and --version exit 0.
+    let cli = Cli::parse();
+    let config = match Config::from_cli(cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("supervisor: fatal: {error}");
+            std::process::exit(error.exit_code());
+        }
+    };
+    let log = Log::new(&config.name, config.verbosity, &config.log_target);
+    let code = run(&config, &log).unwrap_or_else(|error| {
+        log.fatal(format_args!("{error:#}"));
+        EXIT_FAILURE
+    });
+    std::process::exit(code);
+}
+
+/// Sets the guardian up in order (each step relies on the ones before), runs the app
+/// until the end, and undoes the set-up in reverse, whatever the outcome.
+fn run(config: &Config, log: &Log) -> Result<i32> {
+    let detached = config.fork.then(detach::detach).transpose()?;
+    // Before anything is spawned, so no SIGCHLD or SIGTERM is lost.
+    let signals = Signals::block_and_open()?;
+    let _lock = InstanceLock::acquire(&config.name)?;
+    // Orphans of the app become our children, so we can reap them and follow a daemon
+    // whose parent exited (prctl(2), PR_SET_CHILD_SUBREAPER).
+    nix::sys::prctl::set_child_subreaper(true).context("failed to become a child subreaper")?;
+    let hierarchy = Hierarchy::detect()?;
+    let placement = Placement::choose(&hierarchy, config.cgroup.as_deref(), &config.name)?;
+    let guardian_cgroup = placement.enter(&hierarchy)?;
+    let outcome = (|| {
+        let cgroup = hierarchy.create(&placement.app)?;
+        let outcome = supervise(config, log, &cgroup, signals, detached);
+        if outcome.is_err() {
+            // The loop failed, not the app: leave nothing of it running unsupervised.
+            let _ = cgroup.kill_all();
+        }
+        if let Err(error) = cgroup.remove() {
+            log.warning(format_args!("unable to remove the app's cgroup: {error}"));
+        }
+        outcome
+    })();
+    if let Err(error) = placement.leave(&hierarchy, guardian_cgroup) {
+        log.warning(format_args!(
+            "unable to leave the guardian's cgroup: {error}"
+        ));
+    }
+    outcome
+}
+
+/// Runs the app in its cgroup, with the pid file written for as long as that lasts.
+fn supervise(
+    config: &Config,
+    log: &Log,
+    cgroup: &AppCgroup,
+    signals: Signals,
+    detached: Option<detach::Detached>,
+) -> Result<i32> {
+    let version = match cgroup.version() {
+        Version::V1 => "v1",
+        Version::V2 => "v2",
+    };
+    log.info(format_args!(
+        "app cgroup {} (cgroup {version})",
+        cgroup.dir().display()
+    ));
+    let pidfile = config.pidfile.as_deref().map(PidFile::write).transpose()?;
+    let outcome = event_loop::run(config, log, cgroup, signals, detached);
+    if let Some(pidfile) = pidfile
+        && let Err(error) = pidfile.remove()
+    {
+        log.warning(format_args!("{error:#}"));
+    }
+    outcome
+}

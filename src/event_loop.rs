@@ -1,0 +1,386 @@
+//! The poll loop: turns file descriptors into [`Event`]s for the state machine and carries
+//! out the [`Action`]s it returns (DESIGN.md section 3).
+//!
+//! One thread, one poll(2) over the signalfd, the main process's pidfd and (v2) the
+//! cgroup's `cgroup.events`, with one timeout: the machine's deadline. An idle guardian
+//! never wakes up. The loop owns every syscall of the running guardian; the machine owns
+//! every decision.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use rustix::process::{PidfdFlags, pidfd_open, pidfd_send_signal};
+
+use crate::cgroup::{AppCgroup, Version};
+use crate::config::Config;
+use crate::detach::Detached;
+use crate::log::Log;
+use crate::main_pid::{choose_successor, read_members, read_pid_hint};
+use crate::policy::{AppStatus, ExitKind};
+use crate::signals::{Incoming, Signals};
+use crate::spawn::Spawner;
+use crate::state::{Action, Event, Machine, State};
+
+/// On v1 there is no `cgroup.kill`: a process may fork between our read of
+/// `cgroup.procs` and the kill, so a kill under way is repeated this often until the
+/// cgroup is empty. Only while killing; an idle guardian never wakes.
+const V1_KILL_RETRY: Duration = Duration::from_millis(100);
+
+/// The process the machine calls the main one.
+struct MainProcess {
+    pid: Pid,
+    /// Tells us when it exits even if it is not our child, and lets signals reach it
+    /// without the risk of a recycled PID.
+    pidfd: OwnedFd,
+}
+
+/// Runs the app until the machine says to exit; returns the guardian's exit code.
+pub fn run(
+    config: &Config,
+    log: &Log,
+    cgroup: &AppCgroup,
+    signals: Signals,
+    detached: Option<Detached>,
+) -> Result<i32> {
+    let spawner = Spawner::new(config, cgroup.open_procs_for_entry()?)?;
+    let (machine, actions) = Machine::start(config.settings.clone());
+    let mut event_loop = EventLoop {
+        config,
+        log,
+        cgroup,
+        cgroup_events: cgroup.open_events()?,
+        signals,
+        spawner,
+        machine,
+        main: None,
+        killing: false,
+        detached,
+        guardian: Pid::this(),
+        exit: None,
+    };
+    event_loop.carry_out(actions)?;
+    while event_loop.exit.is_none() {
+        event_loop.wait_and_dispatch()?;
+    }
+    event_loop.reap_children();
+    Ok(event_loop.exit.unwrap_or(1))
+}
+
+struct EventLoop<'a> {
+    config: &'a Config,
+    log: &'a Log,
+    cgroup: &'a AppCgroup,
+    cgroup_events: Option<OwnedFd>,
+    signals: Signals,
+    spawner: Spawner,
+    machine: Machine,
+    main: Option<MainProcess>,
+    /// A `KillCgroup` is under way and the cgroup is not empty yet.
+    killing: bool,
+    /// With `-f`: the shell waiting for the first start.
+    detached: Option<Detached>,
+    guardian: Pid,
+    exit: Option<i32>,
+}
+
+impl EventLoop<'_> {
+    /// Sleeps until something happens or the deadline passes, then feeds the machine
+    /// every event that happened, in order: exits first (so the state is current), then
+    /// signals, then the cgroup, then the deadline.
+    fn wait_and_dispatch(&mut self) -> Result<()> {
+        let ready = self.wait()?;
+        let now = Instant::now();
+        let incoming = if ready.signals {
+            self.signals.drain()?
+        } else {
+            Vec::new()
+        };
+        let status = match self.reap_children() {
+            Some(status) => Some(status),
+            // Readable pidfd but nothing of ours reaped: it was not our child.
+            None if ready.main => Some(AppStatus::Unknown),
+            None => None,
+        };
+        if let Some(status) = status
+            && let Some(main) = self.main.take()
+        {
+            self.main_exited(main.pid, status, now)?;
+        }
+        for signal in incoming {
+            match signal {
+                Incoming::ChildExited => {}
+                Incoming::Stop => self.dispatch(Event::StopRequested, now)?,
+                Incoming::Forward(signal) => self.dispatch(Event::SignalReceived(signal), now)?,
+            }
+        }
+        if self.awaits_empty_cgroup() {
+            self.check_cgroup_emptied(now)?;
+        }
+        if self
+            .machine
+            .deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            self.dispatch(Event::DeadlinePassed, now)?;
+        }
+        Ok(())
+    }
+
+    fn wait(&self) -> Result<Ready> {
+        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(main) = &self.main {
+            fds.push(PollFd::new(main.pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(events) = &self.cgroup_events {
+            fds.push(PollFd::new(events.as_fd(), PollFlags::POLLPRI));
+        }
+        match poll(&mut fds, self.poll_timeout()) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno).context("failed to poll"),
+        }
+        let fired = |fd: &PollFd| fd.any().unwrap_or(false);
+        Ok(Ready {
+            signals: fired(&fds[0]),
+            main: self.main.is_some() && fired(&fds[1]),
+        })
+    }
+
+    fn poll_timeout(&self) -> PollTimeout {
+        let mut deadline = self.machine.deadline();
+        if self.killing && self.cgroup.version() == Version::V1 {
+            let retry = Instant::now() + V1_KILL_RETRY;
+            deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
+        }
+        let Some(deadline) = deadline else {
+            return PollTimeout::NONE;
+        };
+        // Round up, so the loop never wakes a moment early and spins.
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let millis = wait.as_micros().div_ceil(1000);
+        PollTimeout::try_from(i32::try_from(millis).unwrap_or(i32::MAX)).unwrap_or(PollTimeout::MAX)
+    }
+
+    /// Reaps every child that has exited (we are a subreaper: orphans of the app are
+    /// ours too, and none may stay a zombie). Returns the main process's status if it
+    /// was among them.
+    fn reap_children(&mut self) -> Option<AppStatus> {
+        let main = self.main.as_ref().map(|main| main.pid);
+        let mut main_status = None;
+        loop {
+            let (pid, status) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, AppStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, AppStatus::Signal(signal)),
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return main_status,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    self.log
+                        .warning(format_args!("unable to reap children: {}", errno.desc()));
+                    return main_status;
+                }
+            };
+            if Some(pid) == main {
+                main_status = Some(status);
+            }
+        }
+    }
+
+    /// Gathers the facts about a main process's exit (who is left in the cgroup, what the
+    /// `-P` file says) and lets the machine decide.
+    fn main_exited(&mut self, pid: Pid, status: AppStatus, now: Instant) -> Result<()> {
+        let members = self
+            .cgroup
+            .pids()
+            .map_err(anyhow::Error::from)
+            .and_then(|pids| read_members(&pids));
+        let members = match members {
+            Ok(members) => Some(members),
+            Err(error) => {
+                self.log.warning(format_args!(
+                    "unable to list the app's processes: {error:#}"
+                ));
+                None
+            }
+        };
+        // Unreadable membership counts as populated with no successor: the rest is killed
+        // rather than risk a second instance.
+        let populated = members.as_ref().is_none_or(|members| {
+            members
+                .iter()
+                .any(|member| !member.zombie && member.pid != pid)
+        });
+        // Only a running app hands over; during a stop the app removing its pid file is
+        // no news worth a warning.
+        let running = matches!(self.machine.state(), State::Running { .. });
+        let hint = (self.config.main_pidfile.as_deref())
+            .filter(|_| running)
+            .map(read_pid_hint);
+        let clean = self.config.settings.policy.classify(status) == ExitKind::Clean;
+        let choice = choose_successor(
+            pid,
+            clean,
+            hint,
+            members.as_deref().unwrap_or(&[]),
+            self.guardian,
+        );
+        if let (Some(rejection), Some(path)) = (&choice.rejected_hint, &self.config.main_pidfile) {
+            self.log.warning(format_args!(
+                "ignoring the pid file {}: {rejection}",
+                path.display()
+            ));
+        }
+        let event = Event::MainExited {
+            pid,
+            status,
+            successor: choice.successor,
+            populated,
+        };
+        self.dispatch(event, now)
+    }
+
+    fn awaits_empty_cgroup(&self) -> bool {
+        self.killing
+            || matches!(
+                self.machine.state(),
+                State::Clearing { .. } | State::Stopping { main: None, .. }
+            )
+    }
+
+    fn check_cgroup_emptied(&mut self, now: Instant) -> Result<()> {
+        match self.cgroup.is_populated() {
+            Ok(false) => {
+                self.killing = false;
+                self.dispatch(Event::CgroupEmptied, now)
+            }
+            Ok(true) => {
+                if self.killing && self.cgroup.version() == Version::V1 {
+                    self.kill_cgroup();
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.log
+                    .warning(format_args!("unable to read the app's cgroup: {error}"));
+                Ok(())
+            }
+        }
+    }
+
+    fn dispatch(&mut self, event: Event, now: Instant) -> Result<()> {
+        let actions = self.machine.handle(event, now);
+        self.carry_out(actions)
+    }
+
+    fn carry_out(&mut self, actions: Vec<Action>) -> Result<()> {
+        for action in actions {
+            match action {
+                Action::Spawn => self.spawn()?,
+                Action::WatchMain(pid) => self.watch_main(pid)?,
+                Action::Forward { signal, to } => self.forward(signal, to),
+                Action::KillCgroup => {
+                    self.killing = true;
+                    self.kill_cgroup();
+                }
+                Action::Log(notice) if notice.is_warning() => self.log.warning(notice),
+                Action::Log(notice) => self.log.info(notice),
+                Action::Exit(code) => self.exit = Some(code),
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let now = Instant::now();
+        match self.spawner.spawn() {
+            Ok(spawned) => {
+                let pidfd = open_pidfd(spawned.pid)
+                    .with_context(|| format!("failed to open a pidfd for PID {}", spawned.pid))?;
+                self.main = Some(MainProcess {
+                    pid: spawned.pid,
+                    pidfd,
+                });
+                if let Some(detached) = self.detached.take() {
+                    detached.report_started()?;
+                }
+                self.dispatch(Event::Spawned { main: spawned.pid }, now)
+            }
+            Err(error) => {
+                let message =
+                    format_args!("unable to start {}: {error}", self.config.program.display());
+                // The first start failing ends the guardian (127, 126 or 1); later ones back off.
+                if self.machine.state() == (State::Spawning { first: true }) {
+                    self.log.fatal(message);
+                } else {
+                    self.log.warning(message);
+                }
+                self.dispatch(Event::SpawnFailed(error.failure()), now)
+            }
+        }
+    }
+
+    /// Watches a successor. Its pidfd is opened first and its membership checked after,
+    /// so the pidfd cannot name a recycled PID outside the cgroup.
+    fn watch_main(&mut self, pid: Pid) -> Result<()> {
+        if self.main.as_ref().is_some_and(|main| main.pid == pid) {
+            return Ok(());
+        }
+        let watched = open_pidfd(pid).ok().filter(|_| {
+            self.cgroup
+                .pids()
+                .is_ok_and(|members| members.contains(&pid))
+        });
+        match watched {
+            Some(pidfd) => {
+                self.main = Some(MainProcess { pid, pidfd });
+                Ok(())
+            }
+            None => {
+                // Gone between the choice and now, and not our child (ours would still be
+                // a zombie): its status is lost.
+                self.main = None;
+                self.main_exited(pid, AppStatus::Unknown, Instant::now())
+            }
+        }
+    }
+
+    fn forward(&self, signal: nix::sys::signal::Signal, to: Pid) {
+        let Some(main) = self.main.as_ref().filter(|main| main.pid == to) else {
+            return;
+        };
+        let signal_number = rustix::process::Signal::from_named_raw(signal as i32);
+        let sent = signal_number.map_or(Err(rustix::io::Errno::INVAL), |number| {
+            pidfd_send_signal(&main.pidfd, number)
+        });
+        match sent {
+            // ESRCH: it has just exited; its SIGCHLD or pidfd is on the way (tini does
+            // the same).
+            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            Err(errno) => self.log.warning(format_args!(
+                "unable to send {} to PID {to}: {errno}",
+                signal.as_str()
+            )),
+        }
+    }
+
+    fn kill_cgroup(&self) {
+        if let Err(error) = self.cgroup.kill_all() {
+            self.log
+                .warning(format_args!("unable to kill the app's cgroup: {error}"));
+        }
+    }
+}
+
+struct Ready {
+    signals: bool,
+    main: bool,
+}
+
+fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| anyhow::anyhow!("PID {pid} is not a process"))?;
+    Ok(pidfd_open(pid, PidfdFlags::empty())?)
+}

@@ -1,0 +1,84 @@
+//! One name, one guardian: an `flock` on `/run/supervisor/<name>.lock`, held for the
+//! guardian's whole life (DESIGN.md section 4).
+//!
+//! The lock file holds the holder's PID, so a second guardian can name it. The file is
+//! never removed: removing a lock file races with the next guardian opening it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+pub const RUN_DIR: &str = "/run/supervisor";
+
+pub struct InstanceLock {
+    _lock: Flock<File>,
+}
+
+impl InstanceLock {
+    pub fn acquire(name: &str) -> Result<InstanceLock> {
+        Self::acquire_in(Path::new(RUN_DIR), name)
+    }
+
+    fn acquire_in(dir: &Path, name: &str) -> Result<InstanceLock> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
+        let path: PathBuf = dir.join(format!("{name}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("failed to open {}", path.display()))?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                bail!(
+                    "another guardian named '{name}' is running (PID {}; lock {})",
+                    holder.trim(),
+                    path.display()
+                );
+            }
+            Err((_, errno)) => {
+                return Err(errno).with_context(|| format!("failed to lock {}", path.display()));
+            }
+        };
+        lock.set_len(0)
+            .and_then(|()| lock.rewind())
+            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+            .with_context(|| format!("failed to write {}", path.display()))?;
+        Ok(InstanceLock { _lock: lock })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_guardian_of_the_same_name_is_refused_and_told_the_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _first = InstanceLock::acquire_in(dir.path(), "web").expect("first lock");
+        let error = InstanceLock::acquire_in(dir.path(), "web")
+            .err()
+            .expect("second lock refused");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(&std::process::id().to_string()),
+            "{message}"
+        );
+        InstanceLock::acquire_in(dir.path(), "other").expect("another name is free");
+    }
+}

@@ -1,0 +1,278 @@
+//! Starting the app: fork, the child-side steps, exec, and the exec-error pipe
+//! (DESIGN.md section 3).
+//!
+//! Everything the child needs is prepared before the fork ([`Spawner::new`]): between
+//! fork and exec the child makes syscalls only (no allocation, no locks, no NSS), and a
+//! failing step writes `(step, errno)` to a close-on-exec pipe that the parent reads. EOF
+//! on that pipe means exec succeeded, so "program not found" is a clear start-up error and
+//! never a crash loop.
+
+use std::ffi::{CString, c_char};
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
+
+use crate::config::Config;
+use crate::credentials::{PrivilegeStep, Privileges};
+use crate::state::SpawnFailure;
+
+/// A child-side step, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    NewSession,
+    EnterCgroup,
+    RedirectStdio,
+    ResetSignals,
+    Privileges(PrivilegeStep),
+    Exec,
+}
+
+impl Step {
+    /// Two bytes on the report pipe.
+    fn encode(self) -> [u8; 2] {
+        match self {
+            Step::NewSession => [1, 0],
+            Step::EnterCgroup => [2, 0],
+            Step::RedirectStdio => [3, 0],
+            Step::ResetSignals => [4, 0],
+            Step::Privileges(step) => [5, step as u8],
+            Step::Exec => [6, 0],
+        }
+    }
+
+    fn decode(bytes: [u8; 2]) -> Step {
+        match bytes {
+            [1, _] => Step::NewSession,
+            [2, _] => Step::EnterCgroup,
+            [3, _] => Step::RedirectStdio,
+            [4, _] => Step::ResetSignals,
+            [5, sub] => PrivilegeStep::ALL
+                .into_iter()
+                .find(|step| *step as u8 == sub)
+                .map_or(Step::Exec, Step::Privileges),
+            _ => Step::Exec,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Step::NewSession => "start a new session",
+            Step::EnterCgroup => "enter the app's cgroup",
+            Step::RedirectStdio => "redirect stdio to /dev/null",
+            Step::ResetSignals => "reset the signal mask",
+            Step::Privileges(step) => step.describe(),
+            Step::Exec => "execute",
+        }
+    }
+}
+
+/// The report a failed child writes: the step (2 bytes), then errno (4 bytes).
+const REPORT_LEN: usize = 6;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    Fork(Errno),
+    /// A child-side step failed with this errno.
+    Child {
+        step: Step,
+        errno: Errno,
+    },
+}
+
+impl SpawnError {
+    pub fn failure(&self) -> SpawnFailure {
+        match self {
+            SpawnError::Child {
+                step: Step::Exec,
+                errno: Errno::ENOENT | Errno::ENOTDIR,
+            } => SpawnFailure::NotFound,
+            SpawnError::Child {
+                step: Step::Exec,
+                errno: Errno::EACCES | Errno::ENOEXEC | Errno::EPERM | Errno::EISDIR,
+            } => SpawnFailure::NotExecutable,
+            _ => SpawnFailure::Other,
+        }
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Fork(errno) => write!(f, "fork failed: {}", errno.desc()),
+            SpawnError::Child { step, errno } => {
+                write!(f, "failed to {}: {}", step.describe(), errno.desc())
+            }
+        }
+    }
+}
+
+/// A started app process.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: Pid,
+}
+
+/// Everything a spawn needs, made once; [`Spawner::spawn`] allocates nothing in the child.
+pub struct Spawner {
+    program: CString,
+    /// argv as C strings; `argv_ptrs` points into them and ends with a null.
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    privileges: Privileges,
+    cgroup_procs: OwnedFd,
+    /// With `-f` the app gets /dev/null as stdin, stdout and stderr, as daemon(3) does.
+    null_stdio: Option<OwnedFd>,
+}
+
+impl Spawner {
+    pub fn new(config: &Config, cgroup_procs: OwnedFd) -> Result<Spawner> {
+        let program = c_string(config.program.as_os_str().as_bytes())?;
+        let argv = std::iter::once(program.clone())
+            .map(Ok)
+            .chain(config.args.iter().map(|arg| c_string(arg.as_bytes())))
+            .collect::<Result<Vec<_>>>()?;
+        let argv_ptrs = argv
+            .iter()
+            .map(|arg| arg.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let null_stdio = if config.fork {
+            Some(
+                open(
+                    Path::new("/dev/null"),
+                    OFlag::O_RDWR | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .context("failed to open /dev/null")?,
+            )
+        } else {
+            None
+        };
+        Ok(Spawner {
+            program,
+            _argv: argv,
+            argv_ptrs,
+            privileges: config.privileges.clone(),
+            cgroup_procs,
+            null_stdio,
+        })
+    }
+
+    /// Forks and executes the app; returns once exec succeeded or a step failed.
+    pub fn spawn(&self) -> Result<Spawned, SpawnError> {
+        let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Fork)?;
+        // SAFETY: the guardian is single-threaded, so no lock can be held by another
+        // thread across the fork; the child runs only `exec_child`, which makes syscalls
+        // on data prepared before the fork and never returns.
+        match unsafe { fork() }.map_err(SpawnError::Fork)? {
+            ForkResult::Child => {
+                drop(report_read);
+                let (step, errno) = self.exec_child();
+                let mut report = [0u8; REPORT_LEN];
+                report[..2].copy_from_slice(&step.encode());
+                report[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
+                // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer lives
+                // on this stack.
+                unsafe {
+                    libc::write(
+                        report_write.as_raw_fd(),
+                        report.as_ptr().cast(),
+                        report.len(),
+                    );
+                    libc::_exit(127);
+                }
+            }
+            ForkResult::Parent { child } => {
+                drop(report_write);
+                read_report(&report_read).map(|()| Spawned { pid: child })
+            }
+        }
+    }
+
+    /// The child's side: returns only if a step failed.
+    fn exec_child(&self) -> (Step, Errno) {
+        // Its own session, so signals meant for the guardian's terminal or process group
+        // (a Ctrl-C) reach the guardian only, which stops the app in order.
+        if let Err(errno) = setsid() {
+            return (Step::NewSession, errno);
+        }
+        // "0" moves the writing process (kernel doc cgroup-v2.rst, cgroup.procs): the app
+        // is in its cgroup before a single instruction of its own runs.
+        // SAFETY: a write(2) of a static buffer to an fd we own.
+        if unsafe { libc::write(self.cgroup_procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0 {
+            return (Step::EnterCgroup, Errno::last());
+        }
+        if let Some(null) = &self.null_stdio
+            && let Err(errno) = dup2_stdin(null)
+                .and_then(|()| dup2_stdout(null))
+                .and_then(|()| dup2_stderr(null))
+        {
+            return (Step::RedirectStdio, errno);
+        }
+        if let Err(errno) = reset_signals() {
+            return (Step::ResetSignals, errno);
+        }
+        if let Err((step, errno)) = self.privileges.apply() {
+            return (Step::Privileges(step), errno);
+        }
+        // SAFETY: `program` and `argv_ptrs` are valid, null-terminated, and outlive the
+        // call; execv(3) only returns on failure.
+        unsafe { libc::execv(self.program.as_ptr(), self.argv_ptrs.as_ptr()) };
+        (Step::Exec, Errno::last())
+    }
+}
+
+/// An empty signal mask and default dispositions: the guardian blocks every signal it
+/// handles (signalfd) and a blocked mask survives exec (sigprocmask(2)); Rust's runtime
+/// ignores SIGPIPE, and ignored dispositions survive exec too (signal(7)).
+fn reset_signals() -> Result<(), Errno> {
+    for number in 1..=31 {
+        if number == libc::SIGKILL || number == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler; sigaction(2) is async-signal-safe.
+        unsafe { libc::signal(number, libc::SIG_DFL) };
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// Reads the child's report: EOF means exec succeeded.
+fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
+    let mut buffer = [0u8; REPORT_LEN];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match nix::unistd::read(report, &mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(SpawnError::Child {
+                    step: Step::Exec,
+                    errno,
+                });
+            }
+        }
+    }
+    if filled == 0 {
+        return Ok(());
+    }
+    let step = Step::decode([buffer[0], buffer[1]]);
+    let mut number = [0u8; 4];
+    number.copy_from_slice(&buffer[2..]);
+    Err(SpawnError::Child {
+        step,
+        errno: Errno::from_raw(i32::from_ne_bytes(number)),
+    })
+}
+
+fn c_string(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).context("an argument of the app contains a NUL byte")
+}
