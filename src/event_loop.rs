@@ -20,7 +20,7 @@ use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
 use crate::detach::Detached;
 use crate::log::Log;
-use crate::main_pid::{choose_successor, read_members, read_pid_hint};
+use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint};
 use crate::policy::{AppStatus, ExitKind};
 use crate::signals::{Incoming, Signals};
 use crate::spawn::Spawner;
@@ -228,10 +228,18 @@ impl EventLoop<'_> {
             self.guardian,
         );
         if let (Some(rejection), Some(path)) = (&choice.rejected_hint, &self.config.main_pidfile) {
-            self.log.warning(format_args!(
-                "ignoring the pid file {}: {rejection}",
-                path.display()
-            ));
+            let message = format_args!("ignoring the pid file {}: {rejection}", path.display());
+            // nginx writes its pid file only after its first process exits: a file not yet
+            // written (or not yet rewritten) is no news when the cgroup named the successor.
+            let benign = matches!(
+                rejection,
+                HintRejection::Missing | HintRejection::JustExited(_)
+            );
+            if benign && choice.successor.is_some() {
+                self.log.info(message);
+            } else {
+                self.log.warning(message);
+            }
         }
         let event = Event::MainExited {
             pid,
