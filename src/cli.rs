@@ -79,7 +79,11 @@ pub struct Cli {
     pub syslog: bool,
 
     /// The syslog socket
-    #[arg(long = "syslog-socket", value_name = "PATH", default_value = crate::log::DEFAULT_SYSLOG_SOCKET)]
+    #[arg(
+        long = "syslog-socket",
+        value_name = "PATH",
+        default_value = "/dev/log"
+    )]
     pub syslog_socket: PathBuf,
 
     /// Print the version

@@ -20,7 +20,7 @@ use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
 use crate::detach::Detached;
 use crate::log::Log;
-use crate::main_pid::{choose_successor, read_members, read_pid_hint};
+use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint, strays};
 use crate::policy::{AppStatus, ExitKind};
 use crate::signals::{Incoming, Signals};
 use crate::spawn::Spawner;
@@ -228,10 +228,18 @@ impl EventLoop<'_> {
             self.guardian,
         );
         if let (Some(rejection), Some(path)) = (&choice.rejected_hint, &self.config.main_pidfile) {
-            self.log.warning(format_args!(
-                "ignoring the pid file {}: {rejection}",
-                path.display()
-            ));
+            let message = format_args!("ignoring the pid file {}: {rejection}", path.display());
+            // nginx writes its pid file only after its first process exits: a file not yet
+            // written (or not yet rewritten) is no news when the cgroup named the successor.
+            let benign = matches!(
+                rejection,
+                HintRejection::Missing | HintRejection::JustExited(_)
+            );
+            if benign && choice.successor.is_some() {
+                self.log.info(message);
+            } else {
+                self.log.warning(message);
+            }
         }
         let event = Event::MainExited {
             pid,
@@ -285,6 +293,7 @@ impl EventLoop<'_> {
                     self.killing = true;
                     self.kill_cgroup();
                 }
+                Action::KillStrays { keep } => self.kill_strays(keep),
                 Action::Log(notice) if notice.is_warning() => self.log.warning(notice),
                 Action::Log(notice) => self.log.info(notice),
                 Action::Exit(code) => self.exit = Some(code),
@@ -363,6 +372,40 @@ impl EventLoop<'_> {
                 "unable to send {} to PID {to}: {errno}",
                 signal.as_str()
             )),
+        }
+    }
+
+    /// SIGKILL to the strays of the cgroup. Each is opened as a pidfd first and killed
+    /// only if the cgroup still lists it afterwards, so a PID recycled meanwhile by a
+    /// process outside the cgroup is never hit.
+    fn kill_strays(&self, keep: Pid) {
+        let strays = self
+            .cgroup
+            .pids()
+            .map_err(anyhow::Error::from)
+            .and_then(|pids| read_members(&pids))
+            .map(|members| strays(&members, keep));
+        let strays = match strays {
+            Ok(strays) => strays,
+            Err(error) => {
+                self.log.warning(format_args!(
+                    "unable to list the app's processes: {error:#}"
+                ));
+                return;
+            }
+        };
+        let opened: Vec<(Pid, OwnedFd)> = strays
+            .into_iter()
+            .filter_map(|pid| open_pidfd(pid).ok().map(|pidfd| (pid, pidfd)))
+            .collect();
+        let still_members = self.cgroup.pids().unwrap_or_default();
+        for (pid, pidfd) in opened {
+            if still_members.contains(&pid) {
+                self.log.info(format_args!(
+                    "killing PID {pid}, left behind by the failed main process"
+                ));
+                let _ = pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            }
         }
     }
 

@@ -14,9 +14,6 @@ use std::path::{Path, PathBuf};
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
-/// Where syslog listens unless `--syslog-socket` says otherwise.
-pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
-
 /// `-q` hides information; `-qq` also hides runtime warnings. Fatal errors always show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {

@@ -221,8 +221,57 @@ fn check_hint(
     }
 }
 
+/// The members that are neither `keep` nor descended from it (following parent links
+/// within the cgroup): what a failed main process left beside its successor.
+pub fn strays(members: &[Member], keep: Pid) -> Vec<Pid> {
+    let parent_of = |pid: Pid| members.iter().find(|m| m.pid == pid).map(|m| m.parent);
+    let descends_from_keep = |member: &Member| {
+        let mut pid = member.pid;
+        // A parent chain is at most as long as the member list; the bound also stops a
+        // cycle that a PID recycled between two procfs reads could fake.
+        for _ in 0..=members.len() {
+            if pid == keep {
+                return true;
+            }
+            match parent_of(pid) {
+                Some(parent) => pid = parent,
+                None => return false,
+            }
+        }
+        false
+    };
+    members
+        .iter()
+        .filter(|member| !member.zombie && !descends_from_keep(member))
+        .map(|member| member.pid)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strays_are_what_does_not_descend_from_the_successor() {
+        let member = |pid: i32, parent: i32| Member {
+            pid: Pid::from_raw(pid),
+            parent: Pid::from_raw(parent),
+            zombie: false,
+        };
+        // 10 is us; 200 the new master (with worker 201 and its child 202); 101 and 102
+        // the old master's orphaned workers, now ours.
+        let members = [
+            member(200, 10),
+            member(201, 200),
+            member(202, 201),
+            member(101, 10),
+            member(102, 10),
+        ];
+        assert_eq!(
+            strays(&members, Pid::from_raw(200)),
+            [Pid::from_raw(101), Pid::from_raw(102)]
+        );
+        assert!(strays(&members[..3], Pid::from_raw(200)).is_empty());
+    }
+
     use std::io::Write as _;
 
     use super::*;

@@ -19,7 +19,7 @@
 //! | `Spawning { first: false }` | `SpawnFailed(f)` | `BackingOff { now + delay(max(failures, 2)) }`, failures + 1 | `Log(Restarting)` |
 //! | `Spawning` | `StopRequested` | `Stopping { None, None }` | `KillCgroup` |
 //! | `Spawning` | `MainExited`, `CgroupEmptied`, `DeadlinePassed` | unchanged | |
-//! | `Running { main, since }` | `MainExited { main, successor: Some(s) }` | `Running { s, since }` | `WatchMain(s)`, `Log(HandedOver)` |
+//! | `Running { main, since }` | `MainExited { main, successor: Some(s) }` | `Running { s, since }` | `WatchMain(s)`, `Log(HandedOver)`, and `KillStrays { keep: s }` unless the exit was clean |
 //! | `Running { main, since }` | `MainExited { main, None, populated: true }` | `Clearing { status, kind, since }`; a clean kind becomes `LostTrack` | `Log(Ended)`, `Log(KillingLeftovers)`, `KillCgroup` |
 //! | `Running { main, since }` | `MainExited { main, None, populated: false }` | `decide` | `Log(Ended)`, then `decide`'s |
 //! | `Running { main }` | `StopRequested` | `Stopping { main, now + stop_timeout }` | `Log(Stopping)`, `Forward(stop_signal)`, `Forward(CONT)` |
@@ -138,6 +138,12 @@ pub enum Action {
     },
     /// Kill every process of the app's cgroup; the loop answers `CgroupEmptied` once empty.
     KillCgroup,
+    /// Kill every process of the cgroup that is neither `keep` nor a descendant of it:
+    /// what a failed main process left beside its successor (an old nginx master's
+    /// workers, after the master was killed mid-upgrade).
+    KillStrays {
+        keep: Pid,
+    },
     Log(Notice),
     /// Leave the loop; the guardian exits with this code.
     Exit(i32),
@@ -460,16 +466,19 @@ impl Machine {
         if let Some(successor) = successor {
             // The same run goes on under a new PID: a handover is no restart.
             let to = successor.pid();
-            return (
-                State::Running { main: to, since },
-                vec![
-                    Action::WatchMain(to),
-                    Action::Log(Notice::HandedOver {
-                        from: main,
-                        to: successor,
-                    }),
-                ],
-            );
+            let mut actions = vec![
+                Action::WatchMain(to),
+                Action::Log(Notice::HandedOver {
+                    from: main,
+                    to: successor,
+                }),
+            ];
+            // A main that failed cannot have retired its own processes; only the
+            // successor's tree is the app now (never two instances, section 5).
+            if self.settings.policy.classify(status) != ExitKind::Clean {
+                actions.push(Action::KillStrays { keep: to });
+            }
+            return (State::Running { main: to, since }, actions);
         }
         let kind = match self.settings.policy.classify(status) {
             // A clean exit that leaves processes behind without a successor is no clean
@@ -860,6 +869,11 @@ mod tests {
             5,
         );
         assert_eq!(actions[0], WatchMain(pid(300)));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::KillStrays { keep: pid(300) }),
+            "what the crashed main left beside its successor goes"
+        );
         assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(300)));
     }
 
