@@ -23,6 +23,11 @@ fn fork_returns_to_the_shell_and_pidfile_names_the_guardian_for_its_whole_life(v
         code == 0,
         &format!("`supervisor -f` to return 0 to the shell, got {code}"),
     );
+    // Only after the first start: the app already runs in its cgroup.
+    g.check(
+        !g.cgroup_pids().is_empty(),
+        "the app in its cgroup when the shell gets control back",
+    );
     let guardian = g.wait_for(PATIENCE, "the pidfile", || {
         read_lines(&pidfile)
             .first()

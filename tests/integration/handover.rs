@@ -64,9 +64,13 @@ fn refuses_main_pidfile(view: View, tag: &str, content: Option<&str>) {
         code == 1,
         &format!("exit code 1 (the app's error, nothing adopted), got {code}"),
     );
+    // Not just any warning: the app's exit 1 is one too.
+    let path = main_pidfile.display().to_string();
     g.check(
-        g.stderr().contains("warning:"),
-        "a `warning:` line about the -P file",
+        g.stderr()
+            .lines()
+            .any(|l| l.contains("warning:") && l.contains(&path)),
+        "a `warning:` line naming the -P file",
     );
     g.check(read_lines(&g.file("pids")).len() == 1, "no restart");
 }
@@ -92,6 +96,11 @@ fn refuses_a_main_pidfile_holding_garbage(view: View) {
     refuses_main_pidfile(view, "pidfile-garbage", Some("not-a-pid"));
 }
 in_views!(refuses_a_main_pidfile_holding_garbage: v2, v1);
+
+fn refuses_a_main_pidfile_naming_the_pid_that_just_exited(view: View) {
+    refuses_main_pidfile(view, "pidfile-self", Some("$$"));
+}
+in_views!(refuses_a_main_pidfile_naming_the_pid_that_just_exited: v2, v1);
 
 fn warns_about_a_missing_main_pidfile(view: View) {
     refuses_main_pidfile(view, "pidfile-missing", None);

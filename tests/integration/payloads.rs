@@ -118,15 +118,15 @@ pub fn handover_with_pidfile(dir: &Path, main_pidfile: &Path, old_ends: OldEnds)
     app
 }
 
-/// Writes `content` (or, with None, nothing: the file is removed) to the `-P` file, appends
-/// its PID to `pids` and exits 1.
+/// Writes `content` (expanded by the shell, so `$$` is its own PID; with None, nothing: the
+/// file is removed) to the `-P` file, appends its PID to `pids` and exits 1.
 pub fn point_main_pidfile_at(
     dir: &Path,
     main_pidfile: &Path,
     content: Option<&str>,
 ) -> Vec<String> {
     let write = match content {
-        Some(content) => format!(r#"echo '{content}' > "$2""#),
+        Some(content) => format!(r#"echo "{content}" > "$2""#),
         None => r#"rm -f "$2""#.to_owned(),
     };
     let mut app = sh(
