@@ -36,52 +36,83 @@ pub struct Config {
     pub settings: Settings,
 }
 
-/// A configuration error: one line, and the exit code that goes with it.
+/// A configuration error, with the guardian's name once it is known (messages read
+/// `supervisor[<name>]: fatal: ...` whenever they can).
 #[derive(Debug, PartialEq, Eq)]
-pub enum ConfigError {
+pub struct ConfigError {
+    pub name: Option<String>,
+    pub problem: Problem,
+}
+
+impl ConfigError {
+    pub fn exit_code(&self) -> i32 {
+        self.problem.exit_code()
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.problem.fmt(f)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What is wrong, and the exit code that goes with it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Problem {
     /// The program has no slash and no directory of `PATH` holds it: 127, as a shell.
     ProgramNotFound(String),
     BadName(String),
     Credentials(CredentialsError),
 }
 
-impl ConfigError {
-    pub fn exit_code(&self) -> i32 {
+impl Problem {
+    fn exit_code(&self) -> i32 {
         match self {
-            ConfigError::ProgramNotFound(_) => 127,
-            ConfigError::BadName(_) | ConfigError::Credentials(_) => 2,
+            Problem::ProgramNotFound(_) => 127,
+            Problem::BadName(_) | Problem::Credentials(_) => 2,
         }
     }
 }
 
-impl std::fmt::Display for ConfigError {
+impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConfigError::ProgramNotFound(program) => {
+            Problem::ProgramNotFound(program) => {
                 write!(f, "program '{program}' not found in PATH")
             }
-            ConfigError::BadName(why) => f.write_str(why),
-            ConfigError::Credentials(error) => error.fmt(f),
+            Problem::BadName(why) => f.write_str(why),
+            Problem::Credentials(error) => error.fmt(f),
         }
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
         let mut command = cli.command.into_iter();
         // clap requires at least one value, so this never falls back.
         let typed = command.next().unwrap_or_default();
-        let program = find_program(&typed)?;
+        // The name first (from what was typed: no lookup needed), so every later error
+        // can carry it.
         let name = match cli.name {
-            Some(name) => check_name(name, "--name")?,
-            None => check_name(base_name(&program), "the program's base name")?,
+            Some(name) => check_name(name, "--name"),
+            None => check_name(base_name(Path::new(&typed)), "the program's base name"),
+        }
+        .map_err(|problem| ConfigError {
+            name: None,
+            problem,
+        })?;
+        let fail = |problem| ConfigError {
+            name: Some(name.clone()),
+            problem,
         };
+        let program = find_program(&typed).map_err(fail)?;
         let privileges = Privileges {
             credentials: Credentials::resolve(cli.user.as_deref(), cli.group.as_deref())
-                .map_err(ConfigError::Credentials)?,
-            capabilities: Capabilities::keep_only(&cli.caps).map_err(ConfigError::Credentials)?,
+                .map_err(|error| fail(Problem::Credentials(error)))?,
+            capabilities: Capabilities::keep_only(&cli.caps)
+                .map_err(|error| fail(Problem::Credentials(error)))?,
             no_new_privs: cli.no_new_privs,
         };
         // In the background stderr is /dev/null: syslog is the only place left to speak.
@@ -122,12 +153,12 @@ impl Config {
 
 /// A program with a slash is taken as it is (exec reports what is wrong with it);
 /// one without is looked up in `PATH`, as execvp(3) would.
-fn find_program(typed: &OsString) -> Result<PathBuf, ConfigError> {
+fn find_program(typed: &OsString) -> Result<PathBuf, Problem> {
     let path = Path::new(typed);
     if typed.as_encoded_bytes().contains(&b'/') {
         return Ok(path.to_owned());
     }
-    which::which(path).map_err(|_| ConfigError::ProgramNotFound(path.display().to_string()))
+    which::which(path).map_err(|_| Problem::ProgramNotFound(path.display().to_string()))
 }
 
 fn base_name(program: &Path) -> String {
@@ -139,14 +170,14 @@ fn base_name(program: &Path) -> String {
 
 /// A name becomes a file name under `/run/supervisor` and a cgroup name: keep it to
 /// letters, digits and `._@-`, not starting with a dot.
-fn check_name(name: String, origin: &str) -> Result<String, ConfigError> {
+fn check_name(name: String, origin: &str) -> Result<String, Problem> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
     if name.is_empty()
         || name.len() > MAX_NAME_LEN
         || name.starts_with('.')
         || !name.chars().all(allowed)
     {
-        return Err(ConfigError::BadName(format!(
+        return Err(Problem::BadName(format!(
             "{origin} '{name}' is not a valid name: use up to {MAX_NAME_LEN} letters, digits, \
              '.', '_', '@' or '-', not starting with '.' (choose one with --name)"
         )));

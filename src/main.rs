@@ -41,7 +41,8 @@ fn main() {
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("supervisor: fatal: {error}");
+            let ident = error.name.as_deref().map(|name| format!("[{name}]"));
+            eprintln!("supervisor{}: fatal: {error}", ident.unwrap_or_default());
             std::process::exit(error.exit_code());
         }
     };
