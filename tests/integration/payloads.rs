@@ -77,6 +77,33 @@ pub fn daemonize_and_record_signals(dir: &Path) -> Vec<String> {
     )
 }
 
+/// A unicorn-style master: on USR2 it starts a new copy of itself (its child), which
+/// appends its PID to `masters` and writes it to the pid file `$2`; QUIT makes a master
+/// exit 0. The script lives in the temp dir so that a copy can run it again. The copy is
+/// an asynchronous list of a non-interactive shell, which starts with QUIT ignored (POSIX,
+/// "Asynchronous Lists"), and an ignored signal cannot be trapped: `env` restores it.
+pub fn unicorn_like(dir: &Path, pidfile: &Path) -> Vec<String> {
+    let script = dir.join("unicorn.sh");
+    std::fs::write(
+        &script,
+        r#"dir=$1; pidfile=$2
+trap 'env --default-signal=QUIT,INT /bin/sh "$0" "$dir" "$pidfile" &' USR2
+trap 'kill $sleeper; exit 0' QUIT
+sleep 600 & sleeper=$!
+echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
+echo $$ >> "$dir/masters"
+while kill -0 $sleeper 2>/dev/null; do wait $sleeper; done
+"#,
+    )
+    .expect("failed to write the unicorn-like script");
+    vec![
+        "/bin/sh".into(),
+        script.display().to_string(),
+        dir.display().to_string(),
+        pidfile.display().to_string(),
+    ]
+}
+
 /// Records every forwarded signal in `signals`, then appends its PID to `pids` and idles.
 /// QUIT keeps its default action (the app dies of it).
 pub fn record_signals(dir: &Path) -> Vec<String> {
