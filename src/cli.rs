@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use caps::Capability;
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
 use crate::values::{parse_capability, parse_exit_code, parse_seconds, parse_signal};
@@ -21,6 +21,8 @@ use crate::values::{parse_capability, parse_exit_code, parse_seconds, parse_sign
     name = "supervisor",
     version,
     disable_version_flag = true,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 clean stop; the app's status (code, or 128 + signal) when it \
                   ended and no restart applies; 1 runtime failure; 2 usage or configuration \
                   error; 126/127 the program cannot be executed / was not found."
@@ -86,6 +88,30 @@ pub struct Cli {
     )]
     pub syslog_socket: PathBuf,
 
+    /// The control socket [default: /run/supervisor/NAME.sock]
+    #[arg(long = "control", value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
+    /// Let members of GROUP use the control socket too (mode 0660 instead of 0600)
+    #[arg(long = "control-group", value_name = "GROUP")]
+    pub control_group: Option<String>,
+
+    /// Signal that starts an upgrade (`supervisor upgrade`)
+    #[arg(long = "upgrade-signal", value_name = "SIG", default_value = "USR2", value_parser = parse_signal)]
+    pub upgrade_signal: Signal,
+
+    /// Seconds an upgrade may take before it is abandoned
+    #[arg(long = "upgrade-timeout", value_name = "SECS", default_value = "30", value_parser = parse_seconds, allow_hyphen_values = true)]
+    pub upgrade_timeout: Duration,
+
+    /// During an upgrade, send WINCH to the old master before QUIT (nginx)
+    #[arg(long = "upgrade-winch")]
+    pub upgrade_winch: bool,
+
+    /// Signal that reloads the app in place (`supervisor reload`; USR2 for haproxy -W)
+    #[arg(long = "reload-signal", value_name = "SIG", default_value = "HUP", value_parser = parse_signal)]
+    pub reload_signal: Signal,
+
     /// Print the version
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -110,6 +136,10 @@ pub struct Cli {
     #[arg(long = "stable-after", value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     pub stable_after: Option<Duration>,
 
+    /// Talk to a running guardian instead of starting one
+    #[command(subcommand)]
+    pub client: Option<ClientCommand>,
+
     /// The program to run, then its arguments (always after `--`)
     #[arg(
         value_name = "PROGRAM",
@@ -118,4 +148,46 @@ pub struct Cli {
         last = true
     )]
     pub command: Vec<OsString>,
+}
+
+/// Requests to a running guardian, over its control socket.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Show what a guardian is doing (every guardian in /run/supervisor without NAME)
+    Status(Target),
+    /// Send a signal to the app's main process
+    Signal {
+        /// A name (HUP, SIGHUP) or a number
+        #[arg(value_name = "SIG")]
+        signal: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop the app; the guardian stays
+    Stop(Target),
+    /// Start the app again after a stop
+    Start(Target),
+    /// Stop the app, then start it
+    Restart(Target),
+    /// Hand over to a new master without a restart (nginx, unicorn)
+    Upgrade(Target),
+    /// Reload the app in place and wait for its new workers (haproxy -W)
+    Reload(Target),
+    /// Stop the app and the guardian
+    Exit(Target),
+}
+
+/// Which guardian a request goes to, and how to show the answer.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The guardian's name (its --name)
+    pub name: Option<String>,
+
+    /// The control socket, instead of /run/supervisor/NAME.sock
+    #[arg(long = "control", value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
+    /// Print the guardian's JSON answer as it is
+    #[arg(long = "json")]
+    pub json: bool,
 }

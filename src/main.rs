@@ -5,6 +5,7 @@
 mod backoff;
 mod cgroup;
 mod cli;
+mod client;
 mod config;
 mod credentials;
 mod detach;
@@ -15,6 +16,7 @@ mod main_pid;
 mod pidfile;
 mod placement;
 mod policy;
+mod protocol;
 mod signals;
 mod spawn;
 mod state;
@@ -37,7 +39,10 @@ const EXIT_FAILURE: i32 = 1;
 
 fn main() {
     // clap prints usage errors and exits 2 itself; --help and --version exit 0.
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.client.take() {
+        std::process::exit(client::run(command));
+    }
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(error) => {
