@@ -35,4 +35,5 @@ mod handover;
 mod placement;
 mod restarts;
 mod stop;
+mod syslog;
 mod worker;
