@@ -26,6 +26,7 @@ macro_rules! in_views {
 mod harness;
 mod payloads;
 
+mod capabilities;
 mod cli;
 mod credentials;
 mod daemonize;
