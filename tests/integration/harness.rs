@@ -661,3 +661,55 @@ impl Drop for Bystander {
         let _ = self.0.wait();
     }
 }
+
+impl Builder {
+    /// Like [`Builder::start`], but a shell first writes itself into `cgroup` (a cgroup2
+    /// directory seen from the host), then execs the guardian: the guardian starts there,
+    /// as it would in a systemd unit's cgroup. The V2 view only.
+    pub fn start_in_cgroup(self, cgroup: &Path) -> Guardian {
+        assert_eq!(
+            self.view,
+            View::V2,
+            "start_in_cgroup runs on the host's view"
+        );
+        let dir = self.dir.path();
+        let stdout = fs::File::create(dir.join("guardian.stdout")).expect("stdout file");
+        let stderr = fs::File::create(dir.join("guardian.stderr")).expect("stderr file");
+        let mut command = Command::new("/bin/sh");
+        command
+            .args(["-c", r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#])
+            .arg("enter-cgroup")
+            .arg(cgroup)
+            .arg(BIN)
+            .arg("--name")
+            .arg(&self.name)
+            .args(&self.args)
+            .arg("--")
+            .args(&self.app)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let command_line = format!("{command:?}");
+        let child = command.spawn().expect("failed to spawn the guardian");
+        let guardian = Guardian {
+            view: self.view,
+            name: self.name,
+            dir: self.dir,
+            command_line,
+            child: RefCell::new(child),
+            detached: Cell::new(None),
+        };
+        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
+            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
+        });
+        guardian
+    }
+}
+
+/// Kills every process in the cgroup tree at `dir` (by PID, and with `cgroup.kill`), then
+/// removes the tree, deepest first: for cgroups a test made itself. Never panics.
+pub fn remove_cgroup_dir(dir: &Path) {
+    kill_cgroup_tree(dir);
+    remove_cgroup_tree(dir);
+}

@@ -30,6 +30,7 @@ mod capabilities;
 mod cli;
 mod credentials;
 mod daemonize;
+mod delegation;
 mod fork_mode;
 mod forwarding;
 mod handover;
