@@ -665,21 +665,34 @@ impl Drop for Bystander {
 impl Builder {
     /// Like [`Builder::start`], but a shell first writes itself into `cgroup` (a cgroup2
     /// directory seen from the host), then execs the guardian: the guardian starts there,
-    /// as it would in a systemd unit's cgroup. The V2 view only.
+    /// as it would in a systemd unit's cgroup.
     pub fn start_in_cgroup(self, cgroup: &Path) -> Guardian {
+        let mut shell = Command::new("/bin/sh");
+        shell
+            .args(["-c", r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#])
+            .arg("enter-cgroup")
+            .arg(cgroup);
+        let guardian = self.start_under(shell);
+        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
+            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
+        });
+        guardian
+    }
+
+    /// Starts `WRAPPER BIN --name <name> ARGS -- APP` on the host's view, as
+    /// [`Builder::start`] does otherwise, without waiting for anything: a wrapper that
+    /// forks (`unshare --fork`) is the process the harness started, and the test calls
+    /// [`Guardian::follow_detached`] once it has found the guardian.
+    pub fn start_under(self, mut wrapper: Command) -> Guardian {
         assert_eq!(
             self.view,
             View::V2,
-            "start_in_cgroup runs on the host's view"
+            "a wrapped guardian runs on the host's view"
         );
         let dir = self.dir.path();
         let stdout = fs::File::create(dir.join("guardian.stdout")).expect("stdout file");
         let stderr = fs::File::create(dir.join("guardian.stderr")).expect("stderr file");
-        let mut command = Command::new("/bin/sh");
-        command
-            .args(["-c", r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#])
-            .arg("enter-cgroup")
-            .arg(cgroup)
+        wrapper
             .arg(BIN)
             .arg("--name")
             .arg(&self.name)
@@ -690,20 +703,16 @@ impl Builder {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        let command_line = format!("{command:?}");
-        let child = command.spawn().expect("failed to spawn the guardian");
-        let guardian = Guardian {
+        let command_line = format!("{wrapper:?}");
+        let child = wrapper.spawn().expect("failed to spawn the guardian");
+        Guardian {
             view: self.view,
             name: self.name,
             dir: self.dir,
             command_line,
             child: RefCell::new(child),
             detached: Cell::new(None),
-        };
-        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
-            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
-        });
-        guardian
+        }
     }
 }
 

@@ -34,6 +34,7 @@ mod delegation;
 mod fork_mode;
 mod forwarding;
 mod handover;
+mod pid1;
 mod placement;
 mod restarts;
 mod stop;

@@ -221,3 +221,14 @@ record("bind", outcome + "\n")
         dir.display().to_string(),
     ]
 }
+
+/// Leaves three orphans behind (each started by a shell that exits at once; each appends
+/// its PID to `orphans`, then waits for the file `go` and exits), writes its parent's PID
+/// to `ppid`, appends its own PID to `pids` and becomes `sleep`.
+pub fn leave_orphans_until_go(dir: &Path) -> Vec<String> {
+    sh(
+        "orphans",
+        r#"for i in 1 2 3; do sh -c 'sh -c "echo \$\$ >> \"\$1/orphans\"; while [ ! -e \"\$1/go\" ]; do sleep 0.05; done" orphan "$1" &' spawner "$1"; done; echo $PPID > "$1/ppid"; echo $$ >> "$1/pids"; exec sleep 600"#,
+        dir,
+    )
+}
