@@ -12,6 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use crate::harness::{Guardian, PATIENCE, View, parse_pid, read_lines};
 use crate::payloads;
@@ -127,22 +128,36 @@ fn check_line(g: &Guardian, line: &Line, pri: u8) {
     );
 }
 
-fn start_crash_and_restart_arrive_on_the_syslog_socket_not_on_stderr(view: View) {
-    let b = Guardian::build(view, "syslog");
-    let daemon = SyslogDaemon::bind(&b.dir());
+/// Starts `-c --syslog --syslog-socket <dir>/log EXTRA` on an app that sleeps, with the
+/// test's syslog daemon bound there if `listen`, kills the first instance with SIGSEGV (a
+/// crash) and returns once the second has started: the guardian, the daemon, both PIDs.
+fn crash_once(
+    view: View,
+    tag: &str,
+    extra: &[&str],
+    listen: bool,
+) -> (Guardian, Option<SyslogDaemon>, Pid, Pid) {
+    let b = Guardian::build(view, tag);
+    let daemon = listen.then(|| SyslogDaemon::bind(&b.dir()));
     let socket = b.dir().join("log");
     let app = payloads::record_pid_then_sleep(&b.dir());
     let g = b
+        .args(extra)
         .args(["-c", "--syslog", "--syslog-socket"])
         .arg(&socket)
         .app(app)
         .start();
     let first = g.wait_for_pids("pids", 1)[0];
-    let started = daemon.wait_for(&g, &format!("started, main PID {first}"));
-    check_line(&g, &started, INFO);
-
     kill(first, Signal::SIGSEGV).unwrap();
     let second = g.wait_for_pids("pids", 2)[1];
+    (g, daemon, first, second)
+}
+
+fn start_crash_and_restart_arrive_on_the_syslog_socket_not_on_stderr(view: View) {
+    let (g, daemon, first, second) = crash_once(view, "syslog", &[], true);
+    let daemon = daemon.unwrap();
+    let started = daemon.wait_for(&g, &format!("started, main PID {first}"));
+    check_line(&g, &started, INFO);
     let crash = daemon.wait_for(
         &g,
         &format!("warning: main PID {first} was killed by SIGSEGV (a crash)"),
@@ -163,18 +178,8 @@ fn start_crash_and_restart_arrive_on_the_syslog_socket_not_on_stderr(view: View)
 in_views!(start_crash_and_restart_arrive_on_the_syslog_socket_not_on_stderr: v2);
 
 fn q_keeps_the_crash_warning_on_syslog_but_drops_the_info_lines(view: View) {
-    let b = Guardian::build(view, "syslog-q");
-    let daemon = SyslogDaemon::bind(&b.dir());
-    let socket = b.dir().join("log");
-    let app = payloads::record_pid_then_sleep(&b.dir());
-    let g = b
-        .args(["-q", "-c", "--syslog", "--syslog-socket"])
-        .arg(&socket)
-        .app(app)
-        .start();
-    let first = g.wait_for_pids("pids", 1)[0];
-    kill(first, Signal::SIGSEGV).unwrap();
-    g.wait_for_pids("pids", 2);
+    let (g, daemon, first, _) = crash_once(view, "syslog-q", &["-q"], true);
+    let daemon = daemon.unwrap();
     let crash = daemon.wait_for(
         &g,
         &format!("warning: main PID {first} was killed by SIGSEGV (a crash)"),
@@ -201,17 +206,8 @@ in_views!(q_keeps_the_crash_warning_on_syslog_but_drops_the_info_lines: v2);
 /// Negative control of the above: with no socket at the path, the same lines go to stderr
 /// after exactly one warning.
 fn missing_syslog_socket_warns_once_and_logs_to_stderr(view: View) {
-    let b = Guardian::build(view, "syslog-none");
-    let socket = b.dir().join("no-such-log");
-    let app = payloads::record_pid_then_sleep(&b.dir());
-    let g = b
-        .args(["-c", "--syslog", "--syslog-socket"])
-        .arg(&socket)
-        .app(app)
-        .start();
-    let first = g.wait_for_pids("pids", 1)[0];
-    kill(first, Signal::SIGSEGV).unwrap();
-    let second = g.wait_for_pids("pids", 2)[1];
+    let (g, _, first, second) = crash_once(view, "syslog-none", &[], false);
+    let socket = g.file("log");
     let restarted = format!("supervisor[{}]: started, main PID {second}", g.name());
     g.wait_until(PATIENCE, "the restart on stderr", || {
         g.stderr().lines().any(|l| l == restarted)
