@@ -51,8 +51,16 @@ fn main() {
             std::process::exit(error.exit_code());
         }
     };
+    // Detach first: the log names the guardian's PID, which is the child's.
+    let detached = match config.fork.then(detach::detach).transpose() {
+        Ok(detached) => detached,
+        Err(error) => {
+            eprintln!("supervisor[{}]: fatal: {error:#}", config.name);
+            std::process::exit(EXIT_FAILURE);
+        }
+    };
     let log = Log::new(&config.name, config.verbosity, &config.log_target);
-    let code = run(&config, &log).unwrap_or_else(|error| {
+    let code = run(&config, &log, detached).unwrap_or_else(|error| {
         log.fatal(format_args!("{error:#}"));
         EXIT_FAILURE
     });
@@ -61,8 +69,7 @@ fn main() {
 
 /// Sets the guardian up in order (each step relies on the ones before), runs the app
 /// until the end, and undoes the set-up in reverse, whatever the outcome.
-fn run(config: &Config, log: &Log) -> Result<i32> {
-    let detached = config.fork.then(detach::detach).transpose()?;
+fn run(config: &Config, log: &Log, detached: Option<detach::Detached>) -> Result<i32> {
     // Before anything is spawned, so no SIGCHLD or SIGTERM is lost.
     let signals = Signals::block_and_open()?;
     let _lock = InstanceLock::acquire(&config.name)?;

@@ -661,3 +661,64 @@ impl Drop for Bystander {
         let _ = self.0.wait();
     }
 }
+
+impl Builder {
+    /// Like [`Builder::start`], but a shell first writes itself into `cgroup` (a cgroup2
+    /// directory seen from the host), then execs the guardian: the guardian starts there,
+    /// as it would in a systemd unit's cgroup.
+    pub fn start_in_cgroup(self, cgroup: &Path) -> Guardian {
+        let mut shell = Command::new("/bin/sh");
+        shell
+            .args(["-c", r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#])
+            .arg("enter-cgroup")
+            .arg(cgroup);
+        let guardian = self.start_under(shell);
+        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
+            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
+        });
+        guardian
+    }
+
+    /// Starts `WRAPPER BIN --name <name> ARGS -- APP` on the host's view, as
+    /// [`Builder::start`] does otherwise, without waiting for anything: a wrapper that
+    /// forks (`unshare --fork`) is the process the harness started, and the test calls
+    /// [`Guardian::follow_detached`] once it has found the guardian.
+    pub fn start_under(self, mut wrapper: Command) -> Guardian {
+        assert_eq!(
+            self.view,
+            View::V2,
+            "a wrapped guardian runs on the host's view"
+        );
+        let dir = self.dir.path();
+        let stdout = fs::File::create(dir.join("guardian.stdout")).expect("stdout file");
+        let stderr = fs::File::create(dir.join("guardian.stderr")).expect("stderr file");
+        wrapper
+            .arg(BIN)
+            .arg("--name")
+            .arg(&self.name)
+            .args(&self.args)
+            .arg("--")
+            .args(&self.app)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let command_line = format!("{wrapper:?}");
+        let child = wrapper.spawn().expect("failed to spawn the guardian");
+        Guardian {
+            view: self.view,
+            name: self.name,
+            dir: self.dir,
+            command_line,
+            child: RefCell::new(child),
+            detached: Cell::new(None),
+        }
+    }
+}
+
+/// Kills every process in the cgroup tree at `dir` (by PID, and with `cgroup.kill`), then
+/// removes the tree, deepest first: for cgroups a test made itself. Never panics.
+pub fn remove_cgroup_dir(dir: &Path) {
+    kill_cgroup_tree(dir);
+    remove_cgroup_tree(dir);
+}

@@ -26,17 +26,21 @@ macro_rules! in_views {
 mod harness;
 mod payloads;
 
+mod capabilities;
 mod cli;
 mod credentials;
 mod daemonize;
 mod daemons;
+mod delegation;
 mod fork_mode;
 mod forwarding;
 mod handover;
 mod haproxy;
 mod nginx;
+mod pid1;
 mod placement;
 mod restarts;
 mod stop;
+mod syslog;
 mod unicorn;
 mod worker;

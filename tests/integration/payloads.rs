@@ -211,3 +211,51 @@ pub fn report_credentials(dir: &Path) -> Vec<String> {
 pub fn touch_marker(dir: &Path) -> Vec<String> {
     sh("touch-marker", r#": > "$1/ran""#, dir)
 }
+
+/// Not a shell (the shell cannot bind a socket): python3 copies its own `/proc/self/status`
+/// to `status`, then tries to bind 127.0.0.1 on a port below 1024 (999, or the next free
+/// one down to 990) and writes the outcome to `bind`: `bound <port>`, or the errno name
+/// (`EACCES` without CAP_NET_BIND_SERVICE). Both files appear whole (written, then renamed).
+pub fn bind_a_low_port(dir: &Path) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import errno, os, socket, sys
+d = sys.argv[1]
+def record(name, text):
+    with open(os.path.join(d, name + ".part"), "w") as f:
+        f.write(text)
+    os.rename(os.path.join(d, name + ".part"), os.path.join(d, name))
+with open("/proc/self/status") as f:
+    record("status", f.read())
+outcome = "no free port"
+for port in range(999, 989, -1):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        outcome = "bound %d" % port
+        break
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            outcome = errno.errorcode.get(e.errno, str(e.errno))
+            break
+    finally:
+        s.close()
+record("bind", outcome + "\n")
+"#;
+    vec![
+        "/usr/bin/python3".into(),
+        "-c".into(),
+        SCRIPT.into(),
+        dir.display().to_string(),
+    ]
+}
+
+/// Leaves three orphans behind (each started by a shell that exits at once; each appends
+/// its PID to `orphans`, then waits for the file `go` and exits), writes its parent's PID
+/// to `ppid`, appends its own PID to `pids` and becomes `sleep`.
+pub fn leave_orphans_until_go(dir: &Path) -> Vec<String> {
+    sh(
+        "orphans",
+        r#"for i in 1 2 3; do sh -c 'sh -c "echo \$\$ >> \"\$1/orphans\"; while [ ! -e \"\$1/go\" ]; do sleep 0.05; done" orphan "$1" &' spawner "$1"; done; echo $PPID > "$1/ppid"; echo $$ >> "$1/pids"; exec sleep 600"#,
+        dir,
+    )
+}
