@@ -157,10 +157,20 @@ impl Builder {
     /// Starts `supervisor --name <name> ARGS -- APP` in the test's temp dir (its working
     /// directory, so even a core dump stays there), stdio captured to files there.
     pub fn start(self) -> Guardian {
+        let command = self.view.command(self.dir.path());
+        let guardian = self.launch(command);
+        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
+            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
+        });
+        guardian
+    }
+
+    /// Runs `command` (which ends with the guardian's binary) with the guardian's
+    /// arguments, in the temp dir, stdio captured to files there.
+    fn launch(self, mut command: Command) -> Guardian {
         let dir = self.dir.path();
         let stdout = fs::File::create(dir.join("guardian.stdout")).expect("stdout file");
         let stderr = fs::File::create(dir.join("guardian.stderr")).expect("stderr file");
-        let mut command = self.view.command(dir);
         command
             .arg("--name")
             .arg(&self.name)
@@ -173,18 +183,14 @@ impl Builder {
             .stderr(stderr);
         let command_line = format!("{command:?}");
         let child = command.spawn().expect("failed to spawn the guardian");
-        let guardian = Guardian {
+        Guardian {
             view: self.view,
             name: self.name,
             dir: self.dir,
             command_line,
             child: RefCell::new(child),
             detached: Cell::new(None),
-        };
-        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
-            guardian.status().is_some() || comm(guardian.pid()).as_deref() == Some("supervisor")
-        });
-        guardian
+        }
     }
 }
 
@@ -689,30 +695,8 @@ impl Builder {
             View::V2,
             "a wrapped guardian runs on the host's view"
         );
-        let dir = self.dir.path();
-        let stdout = fs::File::create(dir.join("guardian.stdout")).expect("stdout file");
-        let stderr = fs::File::create(dir.join("guardian.stderr")).expect("stderr file");
-        wrapper
-            .arg(BIN)
-            .arg("--name")
-            .arg(&self.name)
-            .args(&self.args)
-            .arg("--")
-            .args(&self.app)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let command_line = format!("{wrapper:?}");
-        let child = wrapper.spawn().expect("failed to spawn the guardian");
-        Guardian {
-            view: self.view,
-            name: self.name,
-            dir: self.dir,
-            command_line,
-            child: RefCell::new(child),
-            detached: Cell::new(None),
-        }
+        wrapper.arg(BIN);
+        self.launch(wrapper)
     }
 }
 
