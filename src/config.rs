@@ -7,8 +7,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::backoff::Backoff;
+use nix::unistd::Gid;
+
 use crate::cli::Cli;
 use crate::credentials::{Capabilities, Credentials, CredentialsError, Privileges};
+use crate::instance_lock::RUN_DIR;
 use crate::log::{Target, Verbosity};
 use crate::policy::RestartPolicy;
 use crate::state::Settings;
@@ -34,6 +37,15 @@ pub struct Config {
     /// `--cgroup`: the app's cgroup as a path in the hierarchy (else `placement` decides).
     pub cgroup: Option<PathBuf>,
     pub settings: Settings,
+    pub control: Control,
+}
+
+/// Where the control socket listens and who may use it besides root.
+#[derive(Debug)]
+pub struct Control {
+    pub socket: PathBuf,
+    /// `--control-group`: its members may connect (socket mode 0660).
+    pub group: Option<Gid>,
 }
 
 /// A configuration error, with the guardian's name once it is known (messages read
@@ -115,6 +127,13 @@ impl Config {
                 .map_err(|error| fail(Problem::Credentials(error)))?,
             no_new_privs: cli.no_new_privs,
         };
+        let control_group = cli
+            .control_group
+            .as_deref()
+            .map(|group| Credentials::resolve(None, Some(group)).map(|c| c.map(|c| c.gid)))
+            .transpose()
+            .map_err(|error| fail(Problem::Credentials(error)))?
+            .flatten();
         // In the background stderr is /dev/null: syslog is the only place left to speak.
         let log_target = if cli.syslog || cli.fork {
             Target::Syslog(cli.syslog_socket)
@@ -145,6 +164,16 @@ impl Config {
                 },
                 stop_signal: cli.stop_signal,
                 stop_timeout: cli.stop_timeout,
+                upgrade_signal: cli.upgrade_signal,
+                upgrade_timeout: cli.upgrade_timeout,
+                upgrade_winch: cli.upgrade_winch,
+                reload_signal: cli.reload_signal,
+            },
+            control: Control {
+                socket: cli
+                    .control
+                    .unwrap_or_else(|| Path::new(RUN_DIR).join(format!("{name}.sock"))),
+                group: control_group,
             },
             name,
         })

@@ -1,9 +1,9 @@
 //! The poll loop: turns file descriptors into [`Event`]s for the state machine and carries
 //! out the [`Action`]s it returns (DESIGN.md section 3).
 //!
-//! One thread, one poll(2) over the signalfd, the main process's pidfd and (v2) the
-//! cgroup's `cgroup.events`, with one timeout: the machine's deadline. An idle guardian
-//! never wakes up. The loop owns every syscall of the running guardian; the machine owns
+//! One thread, one poll(2) over the signalfd, the main process's pidfd, (v2) the
+//! cgroup's `cgroup.events` and the control socket with its connections, with one
+//! timeout: the earliest deadline. An idle guardian never wakes up. The loop owns every syscall of the running guardian; the machine owns
 //! every decision.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -18,13 +18,16 @@ use rustix::process::{PidfdFlags, pidfd_open, pidfd_send_signal};
 
 use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
+use crate::control::{ConnectionId, ControlSocket};
 use crate::detach::Detached;
 use crate::log::Log;
 use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint, strays};
 use crate::policy::{AppStatus, ExitKind};
+use crate::protocol::{CommandReply, Request as WireRequest, Response, render_metrics};
+use crate::report;
 use crate::signals::{Incoming, Signals};
 use crate::spawn::Spawner;
-use crate::state::{Action, Event, Machine, State};
+use crate::state::{Action, Event, Machine, Request, State};
 
 /// On v1 there is no `cgroup.kill`: a process may fork between our read of
 /// `cgroup.procs` and the kill, so a kill under way is repeated this often until the
@@ -45,6 +48,7 @@ pub fn run(
     log: &Log,
     cgroup: &AppCgroup,
     signals: Signals,
+    control: ControlSocket,
     detached: Option<Detached>,
 ) -> Result<i32> {
     let spawner = Spawner::new(config, cgroup.open_procs_for_entry()?)?;
@@ -55,9 +59,11 @@ pub fn run(
         cgroup,
         cgroup_events: cgroup.open_events()?,
         signals,
+        control,
         spawner,
         machine,
         main: None,
+        switch_children: Vec::new(),
         killing: false,
         detached,
         guardian: Pid::this(),
@@ -68,6 +74,7 @@ pub fn run(
         event_loop.wait_and_dispatch()?;
     }
     event_loop.reap_children();
+    event_loop.control.flush();
     Ok(event_loop.exit.unwrap_or(1))
 }
 
@@ -77,9 +84,13 @@ struct EventLoop<'a> {
     cgroup: &'a AppCgroup,
     cgroup_events: Option<OwnedFd>,
     signals: Signals,
+    control: ControlSocket,
     spawner: Spawner,
     machine: Machine,
     main: Option<MainProcess>,
+    /// The main process's children when a switch began: a new master is a child not
+    /// among them.
+    switch_children: Vec<Pid>,
     /// A `KillCgroup` is under way and the cgroup is not empty yet.
     killing: bool,
     /// With `-f`: the shell waiting for the first start.
@@ -128,7 +139,73 @@ impl EventLoop<'_> {
         {
             self.dispatch(Event::DeadlinePassed, now)?;
         }
+        for (connection, request) in self.control.serve(&ready.control, now) {
+            self.handle_request(connection, request, now)?;
+        }
         Ok(())
+    }
+
+    /// A request from the control socket. Questions are answered at once; commands go to
+    /// the machine, and their clients wait for its `Answer`.
+    fn handle_request(
+        &mut self,
+        connection: ConnectionId,
+        request: WireRequest,
+        now: Instant,
+    ) -> Result<()> {
+        let command = match request {
+            WireRequest::Status => {
+                let status = self.status(now);
+                self.control
+                    .answer(connection, &Response::json(200, &status));
+                return Ok(());
+            }
+            WireRequest::Metrics => {
+                let metrics = report::metrics(self.config, &self.machine, self.cgroup, now);
+                self.control
+                    .answer(connection, &Response::metrics(render_metrics(&metrics)));
+                return Ok(());
+            }
+            WireRequest::Signal(signal) => {
+                let Some(main) = report::main_pid(self.machine.state()) else {
+                    self.control.answer(
+                        connection,
+                        &Response::refusal(409, "not_running", "no app running to signal"),
+                    );
+                    return Ok(());
+                };
+                self.dispatch(Event::SignalReceived(signal), now)?;
+                let message = format!("sent {} to PID {main}", signal.as_str());
+                self.reply(connection, 200, message, now);
+                return Ok(());
+            }
+            // Answered before it happens: once the guardian has exited, nobody could.
+            WireRequest::Exit => {
+                self.reply(connection, 202, "exiting".to_owned(), now);
+                return self.dispatch(Event::Requested(Request::Exit), now);
+            }
+            WireRequest::Stop => Request::Stop,
+            WireRequest::Start => Request::Start,
+            WireRequest::Restart => Request::Restart,
+            WireRequest::Upgrade => Request::Upgrade,
+            WireRequest::Reload => Request::Reload,
+        };
+        self.control.wait_for(connection, command);
+        self.dispatch(Event::Requested(command), now)
+    }
+
+    fn status(&self, now: Instant) -> crate::protocol::Status {
+        report::status(self.config, &self.machine, self.cgroup, now)
+    }
+
+    fn reply(&mut self, connection: ConnectionId, code: u16, message: String, now: Instant) {
+        let reply = CommandReply {
+            ok: true,
+            message,
+            status: self.status(now),
+        };
+        self.control
+            .answer(connection, &Response::json(code, &reply));
     }
 
     fn wait(&self) -> Result<Ready> {
@@ -139,6 +216,15 @@ impl EventLoop<'_> {
         if let Some(events) = &self.cgroup_events {
             fds.push(PollFd::new(events.as_fd(), PollFlags::POLLPRI));
         }
+        let control_from = fds.len();
+        for (fd, writing) in self.control.poll_fds() {
+            let flags = if writing {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
+            };
+            fds.push(PollFd::new(fd, flags));
+        }
         match poll(&mut fds, self.poll_timeout()) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno).context("failed to poll"),
@@ -147,16 +233,16 @@ impl EventLoop<'_> {
         Ok(Ready {
             signals: fired(&fds[0]),
             main: self.main.is_some() && fired(&fds[1]),
+            control: fds[control_from..].iter().map(fired).collect(),
         })
     }
 
     fn poll_timeout(&self) -> PollTimeout {
-        let mut deadline = self.machine.deadline();
+        let mut deadlines = vec![self.machine.deadline(), self.control.deadline()];
         if self.killing && self.cgroup.version() == Version::V1 {
-            let retry = Instant::now() + V1_KILL_RETRY;
-            deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
+            deadlines.push(Some(Instant::now() + V1_KILL_RETRY));
         }
-        let Some(deadline) = deadline else {
+        let Some(deadline) = deadlines.into_iter().flatten().min() else {
             return PollTimeout::NONE;
         };
         // Round up, so the loop never wakes a moment early and spins.
@@ -297,6 +383,28 @@ impl EventLoop<'_> {
                 Action::Log(notice) if notice.is_warning() => self.log.warning(notice),
                 Action::Log(notice) => self.log.info(notice),
                 Action::Exit(code) => self.exit = Some(code),
+                Action::BeginSwitch { signal, main } => {
+                    self.switch_children = self.children_of(main);
+                    self.forward(signal, main);
+                }
+                Action::Probe { main } => {
+                    let (new, ready) = self.probe_switch(main);
+                    self.dispatch(Event::Probed { new, ready }, Instant::now())?;
+                }
+                Action::Answer { request, outcome } => {
+                    let response = match outcome {
+                        Ok(message) => Response::json(
+                            200,
+                            &CommandReply {
+                                ok: true,
+                                message,
+                                status: self.status(Instant::now()),
+                            },
+                        ),
+                        Err(message) => Response::refusal(409, "refused", &message),
+                    };
+                    self.control.answer_all(request, &response);
+                }
             }
         }
         Ok(())
@@ -409,6 +517,50 @@ impl EventLoop<'_> {
         }
     }
 
+    /// The live children of `parent` in the app's cgroup.
+    fn children_of(&self, parent: Pid) -> Vec<Pid> {
+        self.members()
+            .iter()
+            .filter(|m| m.parent == parent && !m.zombie)
+            .map(|m| m.pid)
+            .collect()
+    }
+
+    fn members(&self) -> Vec<crate::main_pid::Member> {
+        self.cgroup
+            .pids()
+            .map_err(anyhow::Error::from)
+            .and_then(|pids| read_members(&pids))
+            .unwrap_or_default()
+    }
+
+    /// During a switch: a child of the main process that was not there when it began,
+    /// and whether it is ready (it has children of its own, and the `-P` file, if any,
+    /// names it). With several new children the `-P` file decides, or the one with
+    /// children: nginx's new master forks its workers once its configuration is good.
+    fn probe_switch(&self, main: Pid) -> (Option<Pid>, bool) {
+        let members = self.members();
+        let new: Vec<Pid> = members
+            .iter()
+            .filter(|m| m.parent == main && !m.zombie && !self.switch_children.contains(&m.pid))
+            .map(|m| m.pid)
+            .collect();
+        let named = self
+            .config
+            .main_pidfile
+            .as_deref()
+            .and_then(|path| read_pid_hint(path).ok());
+        let has_children = |pid: Pid| members.iter().any(|m| m.parent == pid && !m.zombie);
+        let candidate = named
+            .filter(|pid| new.contains(pid))
+            .or_else(|| new.iter().copied().find(|pid| has_children(*pid)))
+            .or_else(|| new.first().copied());
+        let ready = candidate.is_some_and(|pid| {
+            has_children(pid) && (self.config.main_pidfile.is_none() || named == Some(pid))
+        });
+        (candidate, ready)
+    }
+
     fn kill_cgroup(&self) {
         if let Err(error) = self.cgroup.kill_all() {
             self.log
@@ -420,6 +572,8 @@ impl EventLoop<'_> {
 struct Ready {
     signals: bool,
     main: bool,
+    /// The control socket's descriptors, in the order of `ControlSocket::poll_fds`.
+    control: Vec<bool>,
 }
 
 fn open_pidfd(pid: Pid) -> Result<OwnedFd> {

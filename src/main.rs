@@ -7,6 +7,7 @@ mod cgroup;
 mod cli;
 mod client;
 mod config;
+mod control;
 mod credentials;
 mod detach;
 mod event_loop;
@@ -17,6 +18,7 @@ mod pidfile;
 mod placement;
 mod policy;
 mod protocol;
+mod report;
 mod signals;
 mod spawn;
 mod state;
@@ -28,6 +30,7 @@ use clap::Parser;
 use crate::cgroup::{AppCgroup, Hierarchy, Version};
 use crate::cli::Cli;
 use crate::config::Config;
+use crate::control::ControlSocket;
 use crate::instance_lock::InstanceLock;
 use crate::log::Log;
 use crate::pidfile::PidFile;
@@ -115,8 +118,9 @@ fn supervise(
         "app cgroup {} (cgroup {version})",
         cgroup.dir().display()
     ));
+    let control = ControlSocket::bind(&config.control.socket, config.control.group)?;
     let pidfile = config.pidfile.as_deref().map(PidFile::write).transpose()?;
-    let outcome = event_loop::run(config, log, cgroup, signals, detached);
+    let outcome = event_loop::run(config, log, cgroup, signals, control, detached);
     if let Some(pidfile) = pidfile
         && let Err(error) = pidfile.remove()
     {

@@ -42,10 +42,28 @@
 //! | `Stopping { main: Some(main) }` | `SignalReceived(sig)` | unchanged | `Forward(sig)` |
 //! | `Stopping` | `MainExited` of another PID, early `DeadlinePassed`, `Spawned`, `SpawnFailed` | unchanged | |
 //! | `Spawning`, `Clearing`, `BackingOff`, `Stopping { main: None }` | `SignalReceived(sig)` | unchanged | `Log(NothingToSignal(sig))` |
+//! | `Running { main }` | `Requested(Stop / Restart / Exit)` | `Stopping { main, now + stop_timeout, then: StayStopped / Start / Exit }` | as `StopRequested` |
+//! | `Running { main }` | `Requested(Start)` | unchanged | `Answer(Start, Ok)` (already running) |
+//! | `Running { main, since }` | `Requested(Upgrade / Reload)` | `Switching { main, since, switch }` | `Log(Switching)`, `BeginSwitch { upgrade/reload signal, main }` |
+//! | `Switching` | `DeadlinePassed` at the probe time | `Switching`, next probe | `Probe { main }` |
+//! | `Switching` (upgrade, no new master yet) | `Probed { new: Some(n), ready: true }` | `Switching { new: n }` | `Forward(WINCH)` (with `--upgrade-winch`), `Forward(QUIT)` |
+//! | `Switching` (upgrade, new master `n`) | `Probed` without `n` | `Running { main }` | `Log(SwitchFailed)`, `Forward(HUP)` if WINCH was sent, `Answer(Err)` |
+//! | `Switching` (reload) | `Probed { new: Some(w) }` | `Running { main }` | `Answer(Reload, Ok)` |
+//! | `Switching` | `DeadlinePassed` at the deadline | `Running { main }` | `Log(SwitchFailed)`, `Forward(HUP)` if WINCH was sent, `Answer(Err)` |
+//! | `Switching` | `MainExited { main }` | as in `Running` | and `Answer(Ok)` with a successor, else `Answer(Err)` |
+//! | `Switching` | `StopRequested`, `Requested(Stop / Restart / Exit)` | as in `Running` | and `Answer(Err)` to the switch |
+//! | `Switching` | `SignalReceived(sig)` | unchanged | `Forward(sig)` |
+//! | `Stopping { then }` | the app gone (`MainExited` with nothing left, `CgroupEmptied`) | `then`: `Exited { 0 }` / `Stopped` / `Spawning` | `Exit(0)` / `Answer(Stop, Ok)` / `Spawn` |
+//! | `Stopping { then: StayStopped / Start }` | `Requested(Stop / Start / Restart)` | `then` changed | |
+//! | `BackingOff` | `Requested(Stop)` | `Stopped` | `Answer(Stop, Ok)` |
+//! | `BackingOff`, `Stopped` | `Requested(Start / Restart)` | `Spawning { first: false }` | `Spawn`; `Spawned` answers it |
+//! | `Stopped` | `StopRequested`, `Requested(Exit)` | `Exited { 0 }` | `Exit(0)` |
+//! | any | a request it cannot serve now | unchanged | `Answer(Err)` saying why |
 //! | `Exited` | anything | unchanged | |
 //!
 //! `Stopping { main: None, kill_at: None }` always means "the cgroup is being killed":
-//! only `CgroupEmptied` ends it. A successor is ignored during a stop: nothing of the
+//! only `CgroupEmptied` ends it, and `then` says what follows (rows above that end in
+//! `Exited { 0 }` do so for `then: Exit`). A successor is ignored during a stop: nothing of the
 //! app survives one (section 7).
 
 use std::fmt;
@@ -95,12 +113,90 @@ pub enum State {
     Stopping {
         main: Option<Pid>,
         kill_at: Option<Instant>,
+        then: AfterStop,
+    },
+    /// Stopped on request (`supervisor stop`): the guardian waits for a start.
+    Stopped,
+    /// An upgrade or a reload is under way (`supervisor upgrade|reload`); the app runs.
+    Switching {
+        main: Pid,
+        since: Instant,
+        switch: Switch,
     },
     /// The guardian is done and exits with `code`.
     Exited {
         code: i32,
     },
 }
+
+/// What follows a stop once nothing of the app is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    /// The guardian exits 0 (SIGTERM, SIGINT, `supervisor exit`).
+    Exit,
+    /// `Stopped` (`supervisor stop`).
+    StayStopped,
+    /// A new start (`supervisor restart`).
+    Start,
+}
+
+/// What an operator asks through the control socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Stop,
+    Start,
+    Restart,
+    Exit,
+    Upgrade,
+    Reload,
+}
+
+impl Request {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Request::Stop => "stop",
+            Request::Start => "start",
+            Request::Restart => "restart",
+            Request::Exit => "exit",
+            Request::Upgrade => "upgrade",
+            Request::Reload => "reload",
+        }
+    }
+}
+
+/// An upgrade (nginx, unicorn: a new master replaces the main process) or a reload
+/// (haproxy -W: the main process stays, its workers are replaced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchKind {
+    Upgrade,
+    Reload,
+}
+
+/// How far a switch got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub kind: SwitchKind,
+    /// The new master, once seen ready and sent WINCH (optionally) and QUIT.
+    pub new: Option<Pid>,
+    /// When it is abandoned.
+    pub deadline: Instant,
+    /// When the loop looks at the main process's children again.
+    pub probe_at: Instant,
+}
+
+impl Switch {
+    fn request(self) -> Request {
+        match self.kind {
+            SwitchKind::Upgrade => Request::Upgrade,
+            SwitchKind::Reload => Request::Reload,
+        }
+    }
+}
+
+/// How often the loop looks for the new master or workers during a switch: there is no
+/// kernel event for "a process forked", so this is the one place the guardian polls, and
+/// only while a switch is under way.
+pub const SWITCH_PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -123,6 +219,15 @@ pub enum Event {
     /// A signal to forward to the main process (HUP, USR1, USR2, WINCH, ALRM, TTIN,
     /// TTOU, CONT, QUIT).
     SignalReceived(Signal),
+    /// An operator's request, from the control socket.
+    Requested(Request),
+    /// What the loop saw after `Probe`: a child of the main process that was not there
+    /// when the switch began (`new`), and whether it looks ready: it has children of its
+    /// own, and the `-P` file names it if there is one.
+    Probed {
+        new: Option<Pid>,
+        ready: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +250,20 @@ pub enum Action {
         keep: Pid,
     },
     Log(Notice),
+    /// Remember the main process's children, then send it `signal`: a switch begins.
+    BeginSwitch {
+        signal: Signal,
+        main: Pid,
+    },
+    /// Look for a new child of `main`; the loop answers with `Probed`.
+    Probe {
+        main: Pid,
+    },
+    /// Answer the clients waiting for `request`: done (`Ok`, with what happened) or not.
+    Answer {
+        request: Request,
+        outcome: Result<String, String>,
+    },
     /// Leave the loop; the guardian exits with this code.
     Exit(i32),
 }
@@ -174,6 +293,14 @@ pub enum Notice {
     },
     StopTimedOut,
     NothingToSignal(Signal),
+    Switching {
+        kind: SwitchKind,
+        signal: Signal,
+    },
+    SwitchFailed {
+        kind: SwitchKind,
+        reason: String,
+    },
 }
 
 impl Notice {
@@ -183,12 +310,13 @@ impl Notice {
                 kind,
                 ExitKind::Crash | ExitKind::Error | ExitKind::LostTrack
             ),
-            Notice::StopTimedOut | Notice::NothingToSignal(_) => true,
+            Notice::StopTimedOut | Notice::NothingToSignal(_) | Notice::SwitchFailed { .. } => true,
             Notice::Started { .. }
             | Notice::HandedOver { .. }
             | Notice::KillingLeftovers
             | Notice::Restarting { .. }
-            | Notice::Stopping { .. } => false,
+            | Notice::Stopping { .. }
+            | Notice::Switching { .. } => false,
         }
     }
 }
@@ -231,6 +359,26 @@ impl fmt::Display for Notice {
             Notice::NothingToSignal(signal) => {
                 write!(f, "no app running to receive {}", signal.as_str())
             }
+            Notice::Switching { kind, signal } => {
+                write!(
+                    f,
+                    "{}: sent {} to the app",
+                    kind.describe(),
+                    signal.as_str()
+                )
+            }
+            Notice::SwitchFailed { kind, reason } => {
+                write!(f, "{} failed: {reason}", kind.describe())
+            }
+        }
+    }
+}
+
+impl SwitchKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SwitchKind::Upgrade => "upgrade",
+            SwitchKind::Reload => "reload",
         }
     }
 }
@@ -253,6 +401,22 @@ pub struct Settings {
     pub backoff: Backoff,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    pub upgrade_signal: Signal,
+    pub upgrade_timeout: Duration,
+    /// Send WINCH to the old master before QUIT (nginx: its workers finish and leave).
+    pub upgrade_winch: bool,
+    pub reload_signal: Signal,
+}
+
+/// Counts for `/status` and `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Starts after the first.
+    pub restarts: u64,
+    /// Handovers: the main PID changed without a restart.
+    pub main_pid_changes: u64,
+    /// How the last main process ended, and when.
+    pub last_exit: Option<(AppStatus, Instant)>,
 }
 
 #[derive(Debug)]
@@ -261,6 +425,9 @@ pub struct Machine {
     /// Failures in a row; reset by a stable run (see `Backoff::failures_after`).
     failures: u32,
     settings: Settings,
+    stats: Stats,
+    /// The operator's request (start, restart) that the next spawn answers.
+    start_requested: Option<Request>,
 }
 
 impl Machine {
@@ -271,6 +438,8 @@ impl Machine {
             state: State::Spawning { first: true },
             failures: 0,
             settings,
+            stats: Stats::default(),
+            start_requested: None,
         };
         (machine, vec![Action::Spawn])
     }
@@ -279,12 +448,18 @@ impl Machine {
         self.state
     }
 
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
     /// When the loop must wake up with `DeadlinePassed` if nothing else happens.
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::BackingOff { until } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
-            State::Spawning { .. }
+            State::Switching { switch, .. } => Some(switch.deadline.min(switch.probe_at)),
+            State::Stopped
+            | State::Spawning { .. }
             | State::Running { .. }
             | State::Clearing { .. }
             | State::Exited { .. } => None,
@@ -304,23 +479,37 @@ impl Machine {
         let unchanged = self.state;
         let ignore = (unchanged, Vec::new());
         match (self.state, event) {
-            (State::Spawning { .. }, Event::Spawned { main }) => (
-                State::Running { main, since: now },
-                vec![WatchMain(main), Log(Notice::Started { pid: main })],
-            ),
+            (State::Spawning { first }, Event::Spawned { main }) => {
+                if !first {
+                    self.stats.restarts += 1;
+                }
+                let mut actions = vec![WatchMain(main), Log(Notice::Started { pid: main })];
+                actions.extend(self.answer_start(Ok(format!("started, main PID {main}"))));
+                (State::Running { main, since: now }, actions)
+            }
             (State::Spawning { first: true }, Event::SpawnFailed(failure)) => {
                 let code = failure.exit_code();
                 (State::Exited { code }, vec![Exit(code)])
             }
             (State::Spawning { first: false }, Event::SpawnFailed(_)) => {
-                self.back_off_after_spawn_failure(now)
+                let (state, mut actions) = self.back_off_after_spawn_failure(now);
+                actions.extend(self.answer_start(Err("the app failed to start".to_owned())));
+                (state, actions)
             }
-            // Spawning is synchronous, so a stop cannot arrive here; should that change,
+            // Spawning is synchronous, so nothing else can arrive here; should that change,
             // killing the cgroup catches whatever the spawn left.
-            (State::Spawning { .. }, Event::StopRequested) => (KILL_UNDER_WAY, vec![KillCgroup]),
+            (State::Spawning { .. }, Event::StopRequested) => {
+                (kill_under_way(AfterStop::Exit), vec![KillCgroup])
+            }
+            (State::Spawning { .. }, Event::Requested(request)) => {
+                (unchanged, vec![answer_err(request, "the app is starting")])
+            }
             (
                 State::Spawning { .. },
-                Event::MainExited { .. } | Event::CgroupEmptied | Event::DeadlinePassed,
+                Event::MainExited { .. }
+                | Event::CgroupEmptied
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
             ) => ignore,
 
             (
@@ -332,12 +521,15 @@ impl Machine {
                     populated,
                 },
             ) if pid == main => self.main_exited(main, since, status, successor, populated, now),
-            (State::Running { main, .. }, Event::StopRequested) => self.stop(main, now),
+            (State::Running { main, .. }, Event::StopRequested) => {
+                self.stop(main, now, AfterStop::Exit)
+            }
             // nginx's QUIT: a graceful stop that waits as long as the app needs.
             (State::Running { main, .. }, Event::SignalReceived(Signal::SIGQUIT)) => (
                 State::Stopping {
                     main: Some(main),
                     kill_at: None,
+                    then: AfterStop::Exit,
                 },
                 vec![
                     Log(Notice::Stopping {
@@ -352,13 +544,17 @@ impl Machine {
             (State::Running { main, .. }, Event::SignalReceived(signal)) => {
                 (unchanged, vec![Forward { signal, to: main }])
             }
+            (State::Running { main, since }, Event::Requested(request)) => {
+                self.request_while_running(main, since, request, now)
+            }
             (
                 State::Running { .. },
                 Event::Spawned { .. }
                 | Event::SpawnFailed(_)
                 | Event::MainExited { .. }
                 | Event::CgroupEmptied
-                | Event::DeadlinePassed,
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
             ) => ignore,
 
             (
@@ -369,64 +565,137 @@ impl Machine {
                 },
                 Event::CgroupEmptied,
             ) => self.decide(status, kind, since, now, Vec::new()),
-            (State::Clearing { .. }, Event::StopRequested) => (KILL_UNDER_WAY, Vec::new()),
+            (State::Clearing { .. }, Event::StopRequested) => {
+                (kill_under_way(AfterStop::Exit), Vec::new())
+            }
+            (State::Clearing { .. }, Event::Requested(Request::Stop)) => {
+                (kill_under_way(AfterStop::StayStopped), Vec::new())
+            }
+            (State::Clearing { .. }, Event::Requested(Request::Exit)) => {
+                (kill_under_way(AfterStop::Exit), Vec::new())
+            }
+            (State::Clearing { .. }, Event::Requested(request)) => (
+                unchanged,
+                vec![answer_err(
+                    request,
+                    "the app just failed and is being cleared",
+                )],
+            ),
             (
                 State::Clearing { .. },
                 Event::Spawned { .. }
                 | Event::SpawnFailed(_)
                 | Event::MainExited { .. }
-                | Event::DeadlinePassed,
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
             ) => ignore,
 
             (State::BackingOff { until }, Event::DeadlinePassed) if now >= until => {
                 (State::Spawning { first: false }, vec![Spawn])
             }
-            (State::BackingOff { .. }, Event::StopRequested) => exit(0),
+            (State::BackingOff { .. }, Event::StopRequested | Event::Requested(Request::Exit)) => {
+                exit(0)
+            }
+            (State::BackingOff { .. }, Event::Requested(Request::Stop)) => {
+                (State::Stopped, vec![answer_ok(Request::Stop, "stopped")])
+            }
+            // An operator does not wait out the backoff.
+            (
+                State::BackingOff { .. },
+                Event::Requested(request @ (Request::Start | Request::Restart)),
+            ) => {
+                self.start_requested = Some(request);
+                (State::Spawning { first: false }, vec![Spawn])
+            }
+            (State::BackingOff { .. }, Event::Requested(request)) => {
+                (unchanged, vec![answer_err(request, "no app running")])
+            }
             (
                 State::BackingOff { .. },
                 Event::Spawned { .. }
                 | Event::SpawnFailed(_)
                 | Event::MainExited { .. }
                 | Event::CgroupEmptied
-                | Event::DeadlinePassed,
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
             ) => ignore,
 
             (
                 State::Stopping {
-                    main: Some(main), ..
+                    main: Some(main),
+                    then,
+                    ..
                 },
                 Event::MainExited { pid, populated, .. },
             ) if pid == main => {
                 if populated {
-                    (KILL_UNDER_WAY, vec![KillCgroup])
+                    (kill_under_way(then), vec![KillCgroup])
                 } else {
-                    exit(0)
+                    self.stopped(then)
                 }
             }
-            (State::Stopping { .. }, Event::CgroupEmptied) => exit(0),
+            (State::Stopping { then, .. }, Event::CgroupEmptied) => self.stopped(then),
             (
                 State::Stopping {
                     kill_at: Some(kill_at),
+                    then,
                     ..
                 },
                 Event::DeadlinePassed,
-            ) if now >= kill_at => (KILL_UNDER_WAY, vec![Log(Notice::StopTimedOut), KillCgroup]),
+            ) if now >= kill_at => (
+                kill_under_way(then),
+                vec![Log(Notice::StopTimedOut), KillCgroup],
+            ),
             // After a graceful QUIT, a stop request asks for the usual timed stop.
             (
                 State::Stopping {
                     main: Some(main),
                     kill_at: None,
+                    ..
                 },
-                Event::StopRequested,
-            ) => self.stop(main, now),
+                Event::StopRequested | Event::Requested(Request::Exit),
+            ) => self.stop(main, now, AfterStop::Exit),
             // A second stop request is impatience: kill now rather than at the timeout.
             (
                 State::Stopping {
                     kill_at: Some(_), ..
                 },
-                Event::StopRequested,
-            ) => (KILL_UNDER_WAY, vec![KillCgroup]),
-            (KILL_UNDER_WAY, Event::StopRequested) => ignore,
+                Event::StopRequested | Event::Requested(Request::Exit),
+            ) => (kill_under_way(AfterStop::Exit), vec![KillCgroup]),
+            (
+                State::Stopping {
+                    main: None,
+                    kill_at: None,
+                    ..
+                },
+                Event::StopRequested | Event::Requested(Request::Exit),
+            ) => (kill_under_way(AfterStop::Exit), Vec::new()),
+            // What follows the stop can still change: stop rather than restart, or back.
+            (
+                State::Stopping {
+                    main,
+                    kill_at,
+                    then: AfterStop::StayStopped | AfterStop::Start,
+                },
+                Event::Requested(request @ (Request::Stop | Request::Start | Request::Restart)),
+            ) => {
+                let then = match request {
+                    Request::Stop => AfterStop::StayStopped,
+                    _ => AfterStop::Start,
+                };
+                self.start_requested = (then == AfterStop::Start).then_some(request);
+                (
+                    State::Stopping {
+                        main,
+                        kill_at,
+                        then,
+                    },
+                    Vec::new(),
+                )
+            }
+            (State::Stopping { .. }, Event::Requested(request)) => {
+                (unchanged, vec![answer_err(request, "the app is stopping")])
+            }
             // The app is still running while it stops: a HUP or USR1 still means something.
             (
                 State::Stopping {
@@ -439,18 +708,269 @@ impl Machine {
                 Event::Spawned { .. }
                 | Event::SpawnFailed(_)
                 | Event::MainExited { .. }
-                | Event::DeadlinePassed,
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
             ) => ignore,
+
+            (State::Stopped, Event::Requested(request @ (Request::Start | Request::Restart))) => {
+                self.start_requested = Some(request);
+                (State::Spawning { first: false }, vec![Spawn])
+            }
+            (State::Stopped, Event::Requested(Request::Stop)) => {
+                (unchanged, vec![answer_ok(Request::Stop, "already stopped")])
+            }
+            (State::Stopped, Event::StopRequested | Event::Requested(Request::Exit)) => exit(0),
+            (State::Stopped, Event::Requested(request)) => {
+                (unchanged, vec![answer_err(request, "the app is stopped")])
+            }
+            (
+                State::Stopped,
+                Event::Spawned { .. }
+                | Event::SpawnFailed(_)
+                | Event::MainExited { .. }
+                | Event::CgroupEmptied
+                | Event::DeadlinePassed
+                | Event::Probed { .. },
+            ) => ignore,
+
+            (
+                State::Switching {
+                    main,
+                    since,
+                    switch,
+                },
+                event,
+            ) => self.while_switching(main, since, switch, event, now),
 
             (
                 State::Spawning { .. }
                 | State::Clearing { .. }
                 | State::BackingOff { .. }
-                | State::Stopping { main: None, .. },
+                | State::Stopping { main: None, .. }
+                | State::Stopped,
                 Event::SignalReceived(signal),
             ) => (unchanged, vec![Log(Notice::NothingToSignal(signal))]),
 
             (State::Exited { .. }, _) => ignore,
+        }
+    }
+
+    /// An operator's request while the app runs.
+    fn request_while_running(
+        &mut self,
+        main: Pid,
+        since: Instant,
+        request: Request,
+        now: Instant,
+    ) -> (State, Vec<Action>) {
+        match request {
+            Request::Stop => self.stop(main, now, AfterStop::StayStopped),
+            Request::Restart => {
+                self.start_requested = Some(Request::Restart);
+                self.stop(main, now, AfterStop::Start)
+            }
+            Request::Exit => self.stop(main, now, AfterStop::Exit),
+            Request::Start => (
+                self.state,
+                vec![answer_ok(
+                    Request::Start,
+                    &format!("already running, main PID {main}"),
+                )],
+            ),
+            Request::Upgrade | Request::Reload => {
+                let (kind, signal) = match request {
+                    Request::Upgrade => (SwitchKind::Upgrade, self.settings.upgrade_signal),
+                    _ => (SwitchKind::Reload, self.settings.reload_signal),
+                };
+                let switch = Switch {
+                    kind,
+                    new: None,
+                    deadline: later(now, self.settings.upgrade_timeout),
+                    probe_at: later(now, SWITCH_PROBE_INTERVAL),
+                };
+                (
+                    State::Switching {
+                        main,
+                        since,
+                        switch,
+                    },
+                    vec![
+                        Action::Log(Notice::Switching { kind, signal }),
+                        Action::BeginSwitch { signal, main },
+                    ],
+                )
+            }
+        }
+    }
+
+    /// The rows of `Switching`: an upgrade waits for a ready new master, retires the old
+    /// one (WINCH, QUIT) and adopts the new one when the old exits; a reload waits for a
+    /// new worker. Either is abandoned at its deadline, leaving the old master serving.
+    fn while_switching(
+        &mut self,
+        main: Pid,
+        since: Instant,
+        switch: Switch,
+        event: Event,
+        now: Instant,
+    ) -> (State, Vec<Action>) {
+        let state = |switch| State::Switching {
+            main,
+            since,
+            switch,
+        };
+        match event {
+            Event::DeadlinePassed if now >= switch.deadline => {
+                let reason = format!(
+                    "no {} within {}s",
+                    match switch.kind {
+                        SwitchKind::Upgrade => "new master took over",
+                        SwitchKind::Reload => "new worker appeared",
+                    },
+                    self.settings.upgrade_timeout.as_secs_f64()
+                );
+                self.abandon_switch(main, since, switch, reason)
+            }
+            Event::DeadlinePassed if now >= switch.probe_at => (
+                state(Switch {
+                    probe_at: later(now, SWITCH_PROBE_INTERVAL),
+                    ..switch
+                }),
+                vec![Action::Probe { main }],
+            ),
+            Event::DeadlinePassed => (state(switch), Vec::new()),
+            Event::Probed { new, ready } => match (switch.kind, switch.new, new) {
+                (SwitchKind::Reload, _, Some(worker)) => (
+                    State::Running { main, since },
+                    vec![answer_ok(
+                        Request::Reload,
+                        &format!("reloaded: new worker PID {worker}, main PID {main}"),
+                    )],
+                ),
+                (SwitchKind::Upgrade, None, Some(new)) if ready => {
+                    let mut actions = Vec::new();
+                    if self.settings.upgrade_winch {
+                        actions.push(Action::Forward {
+                            signal: Signal::SIGWINCH,
+                            to: main,
+                        });
+                    }
+                    actions.push(Action::Forward {
+                        signal: Signal::SIGQUIT,
+                        to: main,
+                    });
+                    (
+                        state(Switch {
+                            new: Some(new),
+                            ..switch
+                        }),
+                        actions,
+                    )
+                }
+                // The new master went away before the old one left.
+                (SwitchKind::Upgrade, Some(expected), seen) if seen != Some(expected) => {
+                    let reason = format!("the new master PID {expected} exited");
+                    self.abandon_switch(main, since, switch, reason)
+                }
+                _ => (state(switch), Vec::new()),
+            },
+            Event::MainExited {
+                pid,
+                status,
+                successor,
+                populated,
+            } if pid == main => {
+                let (next, mut actions) =
+                    self.main_exited(main, since, status, successor, populated, now);
+                actions.push(match (next, successor) {
+                    (State::Running { .. }, Some(successor)) => answer_ok(
+                        switch.request(),
+                        &format!("main PID {main} \u{2192} {}", successor.pid()),
+                    ),
+                    _ => answer_err(
+                        switch.request(),
+                        &format!("main PID {main} {status} and left no successor"),
+                    ),
+                });
+                (next, actions)
+            }
+            Event::SignalReceived(signal) => {
+                (state(switch), vec![Action::Forward { signal, to: main }])
+            }
+            Event::StopRequested
+            | Event::Requested(Request::Stop | Request::Restart | Request::Exit) => {
+                let then = match event {
+                    Event::Requested(Request::Stop) => AfterStop::StayStopped,
+                    Event::Requested(Request::Restart) => AfterStop::Start,
+                    _ => AfterStop::Exit,
+                };
+                if then == AfterStop::Start {
+                    self.start_requested = Some(Request::Restart);
+                }
+                let (next, mut actions) = self.stop(main, now, then);
+                actions.push(answer_err(
+                    switch.request(),
+                    "abandoned: the app is stopping",
+                ));
+                (next, actions)
+            }
+            Event::Requested(Request::Start) => (
+                state(switch),
+                vec![answer_ok(
+                    Request::Start,
+                    &format!("already running, main PID {main}"),
+                )],
+            ),
+            Event::Requested(request @ (Request::Upgrade | Request::Reload)) => (
+                state(switch),
+                vec![answer_err(
+                    request,
+                    &format!("a {} is already under way", switch.kind.describe()),
+                )],
+            ),
+            Event::Spawned { .. }
+            | Event::SpawnFailed(_)
+            | Event::MainExited { .. }
+            | Event::CgroupEmptied => (state(switch), Vec::new()),
+        }
+    }
+
+    /// Gives up a switch: the old master keeps serving (HUP brings its workers back if
+    /// WINCH sent them away), and the clients hear why.
+    fn abandon_switch(
+        &self,
+        main: Pid,
+        since: Instant,
+        switch: Switch,
+        reason: String,
+    ) -> (State, Vec<Action>) {
+        let mut actions = vec![Action::Log(Notice::SwitchFailed {
+            kind: switch.kind,
+            reason: reason.clone(),
+        })];
+        if switch.new.is_some() && self.settings.upgrade_winch {
+            actions.push(Action::Forward {
+                signal: Signal::SIGHUP,
+                to: main,
+            });
+        }
+        actions.push(answer_err(switch.request(), &reason));
+        (State::Running { main, since }, actions)
+    }
+
+    /// The answer for whoever asked for the start that just succeeded or failed.
+    fn answer_start(&mut self, outcome: Result<String, String>) -> Option<Action> {
+        self.start_requested
+            .take()
+            .map(|request| Action::Answer { request, outcome })
+    }
+
+    /// Nothing of the app is left after a stop: what was asked for follows.
+    fn stopped(&self, then: AfterStop) -> (State, Vec<Action>) {
+        match then {
+            AfterStop::Exit => exit(0),
+            AfterStop::StayStopped => (State::Stopped, vec![answer_ok(Request::Stop, "stopped")]),
+            AfterStop::Start => (State::Spawning { first: false }, vec![Action::Spawn]),
         }
     }
 
@@ -463,7 +983,9 @@ impl Machine {
         populated: bool,
         now: Instant,
     ) -> (State, Vec<Action>) {
+        self.stats.last_exit = Some((status, now));
         if let Some(successor) = successor {
+            self.stats.main_pid_changes += 1;
             // The same run goes on under a new PID: a handover is no restart.
             let to = successor.pid();
             let mut actions = vec![
@@ -565,7 +1087,7 @@ impl Machine {
 
     /// The timed stop of section 7: the stop signal, CONT in case the app was stopped
     /// (it could not act on the signal otherwise), and the cgroup kill at the timeout.
-    fn stop(&self, main: Pid, now: Instant) -> (State, Vec<Action>) {
+    fn stop(&self, main: Pid, now: Instant, then: AfterStop) -> (State, Vec<Action>) {
         let signal = self.settings.stop_signal;
         let mut actions = vec![
             Action::Log(Notice::Stopping { signal }),
@@ -580,16 +1102,34 @@ impl Machine {
         let state = State::Stopping {
             main: Some(main),
             kill_at: Some(later(now, self.settings.stop_timeout)),
+            then,
         };
         (state, actions)
     }
 }
 
 /// The stop's last phase: the cgroup is being killed, and `CgroupEmptied` ends it.
-const KILL_UNDER_WAY: State = State::Stopping {
-    main: None,
-    kill_at: None,
-};
+fn kill_under_way(then: AfterStop) -> State {
+    State::Stopping {
+        main: None,
+        kill_at: None,
+        then,
+    }
+}
+
+fn answer_ok(request: Request, message: &str) -> Action {
+    Action::Answer {
+        request,
+        outcome: Ok(message.to_owned()),
+    }
+}
+
+fn answer_err(request: Request, message: &str) -> Action {
+    Action::Answer {
+        request,
+        outcome: Err(message.to_owned()),
+    }
+}
 
 fn exit(code: i32) -> (State, Vec<Action>) {
     (State::Exited { code }, vec![Action::Exit(code)])
@@ -612,6 +1152,7 @@ mod tests {
     use Action::{Exit, Forward, KillCgroup, Log, Spawn, WatchMain};
 
     const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+    const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
     /// Also the delay limit, as by default.
     const STABLE_AFTER: Duration = Duration::from_secs(80);
 
@@ -664,6 +1205,10 @@ mod tests {
                 },
                 stop_signal: Signal::SIGTERM,
                 stop_timeout: STOP_TIMEOUT,
+                upgrade_signal: Signal::SIGUSR2,
+                upgrade_timeout: UPGRADE_TIMEOUT,
+                upgrade_winch: true,
+                reload_signal: Signal::SIGUSR2,
             };
             let (machine, actions) = Machine::start(settings);
             assert_eq!(actions, [Spawn]);
@@ -964,6 +1509,7 @@ mod tests {
         assert_eq!(
             scenario.state(),
             State::Stopping {
+                then: AfterStop::Exit,
                 main: Some(pid(100)),
                 kill_at
             }
@@ -999,6 +1545,7 @@ mod tests {
         assert_eq!(
             scenario.state(),
             State::Stopping {
+                then: AfterStop::Exit,
                 main: None,
                 kill_at: None
             }
@@ -1034,6 +1581,7 @@ mod tests {
         assert_eq!(
             scenario.state(),
             State::Stopping {
+                then: AfterStop::Exit,
                 main: None,
                 kill_at: None
             }
@@ -1053,6 +1601,7 @@ mod tests {
         assert_eq!(
             scenario.state(),
             State::Stopping {
+                then: AfterStop::Exit,
                 main: None,
                 kill_at: None
             }
@@ -1083,6 +1632,7 @@ mod tests {
         assert_eq!(
             scenario.state(),
             State::Stopping {
+                then: AfterStop::Exit,
                 main: Some(pid(100)),
                 kill_at: None
             }
@@ -1341,5 +1891,245 @@ mod tests {
         for notice in news {
             assert!(!notice.is_warning(), "{notice}");
         }
+    }
+
+    fn answered(request: Request, message: &str) -> Action {
+        Action::Answer {
+            request,
+            outcome: Ok(message.to_owned()),
+        }
+    }
+
+    #[test]
+    fn stops_on_request_and_keeps_the_guardian_until_a_start() {
+        let mut scenario = Scenario::running(restart_on_crash());
+        let actions = scenario.handle(Event::Requested(Request::Stop), 5);
+        assert_eq!(
+            actions[1..],
+            [
+                Forward {
+                    signal: Signal::SIGTERM,
+                    to: pid(100)
+                },
+                Forward {
+                    signal: Signal::SIGCONT,
+                    to: pid(100)
+                }
+            ]
+        );
+        // A deliberate TERM ends it: no restart, the guardian stays.
+        let actions = scenario.handle(
+            Event::MainExited {
+                pid: pid(100),
+                status: AppStatus::Signal(Signal::SIGTERM),
+                successor: None,
+                populated: false,
+            },
+            6,
+        );
+        assert_eq!(actions, [answered(Request::Stop, "stopped")]);
+        assert_eq!(scenario.state(), State::Stopped);
+        assert_eq!(
+            scenario.machine.deadline(),
+            None,
+            "a stopped guardian sleeps"
+        );
+
+        assert_eq!(
+            scenario.handle(Event::Requested(Request::Start), 60),
+            [Spawn]
+        );
+        let actions = scenario.handle(Event::Spawned { main: pid(101) }, 60);
+        assert_eq!(
+            actions.last(),
+            Some(&answered(Request::Start, "started, main PID 101"))
+        );
+        assert_eq!(scenario.machine.stats().restarts, 1);
+    }
+
+    #[test]
+    fn restarts_on_request_without_counting_a_failure() {
+        let mut scenario = Scenario::running(RestartPolicy::default());
+        scenario.handle(Event::Requested(Request::Restart), 5);
+        let actions = scenario.handle(
+            Event::MainExited {
+                pid: pid(100),
+                status: AppStatus::Signal(Signal::SIGTERM),
+                successor: None,
+                populated: false,
+            },
+            6,
+        );
+        assert_eq!(actions, [Spawn], "no policy applies to a requested restart");
+        let actions = scenario.handle(Event::Spawned { main: pid(101) }, 6);
+        assert_eq!(
+            actions.last(),
+            Some(&answered(Request::Restart, "started, main PID 101"))
+        );
+        assert_eq!(scenario.machine.failures, 0);
+    }
+
+    #[test]
+    fn exit_request_stops_the_app_and_the_guardian() {
+        let mut scenario = Scenario::running(restart_on_crash());
+        scenario.handle(Event::Requested(Request::Exit), 5);
+        let actions = scenario.handle(
+            Event::MainExited {
+                pid: pid(100),
+                status: AppStatus::Signal(Signal::SIGTERM),
+                successor: None,
+                populated: false,
+            },
+            6,
+        );
+        assert_eq!(actions, [Exit(0)]);
+    }
+
+    #[test]
+    fn a_stop_request_during_backoff_cancels_the_restart_and_stays_stopped() {
+        let mut scenario = Scenario::running(restart_on_crash());
+        scenario.handle(crashed(pid(100)), 1);
+        scenario.handle(Event::Spawned { main: pid(101) }, 1);
+        scenario.handle(crashed(pid(101)), 2);
+        assert!(matches!(scenario.state(), State::BackingOff { .. }));
+        let actions = scenario.handle(Event::Requested(Request::Stop), 2);
+        assert_eq!(actions, [answered(Request::Stop, "stopped")]);
+        assert_eq!(scenario.state(), State::Stopped);
+    }
+
+    fn upgrading() -> Scenario {
+        let mut scenario = Scenario::running(restart_on_crash());
+        let actions = scenario.handle(Event::Requested(Request::Upgrade), 10);
+        assert_eq!(
+            actions[1],
+            Action::BeginSwitch {
+                signal: Signal::SIGUSR2,
+                main: pid(100)
+            }
+        );
+        scenario
+    }
+
+    #[test]
+    fn upgrade_retires_the_old_master_only_once_the_new_one_is_ready() {
+        let mut scenario = upgrading();
+        let probe_at = scenario.machine.deadline().expect("a probe is due");
+        let actions = scenario.machine.handle(Event::DeadlinePassed, probe_at);
+        assert_eq!(actions, [Action::Probe { main: pid(100) }]);
+        let not_ready = Event::Probed {
+            new: Some(pid(200)),
+            ready: false,
+        };
+        assert_eq!(scenario.handle(not_ready, 10), []);
+        let ready = Event::Probed {
+            new: Some(pid(200)),
+            ready: true,
+        };
+        assert_eq!(
+            scenario.handle(ready, 10),
+            [
+                Forward {
+                    signal: Signal::SIGWINCH,
+                    to: pid(100)
+                },
+                Forward {
+                    signal: Signal::SIGQUIT,
+                    to: pid(100)
+                }
+            ]
+        );
+        let actions = scenario.handle(
+            Event::MainExited {
+                pid: pid(100),
+                status: AppStatus::Code(0),
+                successor: Some(Successor::Cgroup(pid(200))),
+                populated: true,
+            },
+            11,
+        );
+        assert_eq!(
+            actions.last(),
+            Some(&answered(Request::Upgrade, "main PID 100 \u{2192} 200"))
+        );
+        assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(200)));
+        assert_eq!(scenario.machine.stats().main_pid_changes, 1);
+        assert_eq!(scenario.machine.stats().restarts, 0);
+    }
+
+    #[test]
+    fn an_upgrade_with_no_new_master_is_abandoned_and_the_old_one_keeps_serving() {
+        let mut scenario = upgrading();
+        let deadline = scenario.at(10) + UPGRADE_TIMEOUT;
+        let actions = scenario.machine.handle(Event::DeadlinePassed, deadline);
+        assert!(matches!(actions[0], Log(Notice::SwitchFailed { .. })));
+        assert!(
+            matches!(
+                &actions[1],
+                Action::Answer {
+                    request: Request::Upgrade,
+                    outcome: Err(_)
+                }
+            ),
+            "{actions:?}"
+        );
+        assert_eq!(actions.len(), 2, "no HUP: WINCH was never sent");
+        assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(100)));
+    }
+
+    #[test]
+    fn an_upgrade_whose_new_master_dies_after_winch_brings_the_old_workers_back() {
+        let mut scenario = upgrading();
+        scenario.handle(
+            Event::Probed {
+                new: Some(pid(200)),
+                ready: true,
+            },
+            10,
+        );
+        let actions = scenario.handle(
+            Event::Probed {
+                new: None,
+                ready: false,
+            },
+            11,
+        );
+        assert!(actions.contains(&Forward {
+            signal: Signal::SIGHUP,
+            to: pid(100)
+        }));
+    }
+
+    #[test]
+    fn reload_answers_once_a_new_worker_runs_and_keeps_the_main_pid() {
+        let mut scenario = Scenario::running(restart_on_crash());
+        scenario.handle(Event::Requested(Request::Reload), 10);
+        let actions = scenario.handle(
+            Event::Probed {
+                new: Some(pid(300)),
+                ready: false,
+            },
+            10,
+        );
+        assert!(matches!(
+            &actions[..],
+            [Action::Answer {
+                request: Request::Reload,
+                outcome: Ok(_)
+            }]
+        ));
+        assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(100)));
+    }
+
+    #[test]
+    fn refuses_a_second_upgrade_while_one_is_under_way() {
+        let mut scenario = upgrading();
+        let actions = scenario.handle(Event::Requested(Request::Upgrade), 10);
+        assert!(matches!(
+            &actions[..],
+            [Action::Answer {
+                request: Request::Upgrade,
+                outcome: Err(_)
+            }]
+        ));
     }
 }

@@ -30,6 +30,10 @@ use mountinfo::{Mount, parse_mountinfo, under_root, visible_mounts};
 pub const CGROUP_PROCS: &str = "cgroup.procs";
 pub const CGROUP_EVENTS: &str = "cgroup.events";
 pub const CGROUP_KILL: &str = "cgroup.kill";
+/// Usage figures, where the hierarchy has the controller (cgroup-v2.rst, "Controllers").
+const MEMORY_CURRENT: &str = "memory.current";
+const CPU_STAT: &str = "cpu.stat";
+const PIDS_CURRENT: &str = "pids.current";
 
 /// The calling process's cgroups.
 const PROC_SELF_CGROUP: &str = "/proc/self/cgroup";
@@ -371,6 +375,14 @@ fn mount_supervisor_hierarchy() -> Result<(), CgroupError> {
     })
 }
 
+/// What the app's cgroup uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub memory_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+    pub pids: Option<u64>,
+}
+
 /// The app's own cgroup.
 #[derive(Debug)]
 pub struct AppCgroup {
@@ -474,6 +486,31 @@ impl AppCgroup {
             }
         }
         Ok(())
+    }
+
+    /// What the app uses, from the cgroup's own files; a figure whose controller this
+    /// hierarchy does not have is `None` (on a hybrid host memory and cpu live in v1).
+    pub fn usage(&self) -> Usage {
+        let number = |file: &str| {
+            std::fs::read_to_string(self.dir.join(file))
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+        };
+        // cpu.stat's usage_usec is there on every v2 cgroup, with or without the cpu
+        // controller (cgroup-v2.rst, "cpu.stat").
+        let cpu_usec = std::fs::read_to_string(self.dir.join(CPU_STAT))
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|line| {
+                    line.strip_prefix("usage_usec ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+            });
+        Usage {
+            memory_bytes: number(MEMORY_CURRENT),
+            cpu_seconds: cpu_usec.map(|usec| usec as f64 / 1e6),
+            pids: number(PIDS_CURRENT),
+        }
     }
 
     /// Removes the cgroup if we created it, retrying briefly on EBUSY (the kernel
