@@ -28,8 +28,8 @@ pub const EXIT_USAGE: i32 = 2;
 /// No guardian: no socket, or nothing answers on it.
 pub const EXIT_NOT_RUNNING: i32 = 3;
 
-/// How long to wait for an answer. An upgrade or a reload is answered only once the new
-/// master or workers are up, which can take as long as the guardian's upgrade timeout.
+/// How long to wait for an answer. A command is answered once it is done: a stop or a
+/// restart can take the app's stop timeout, an upgrade or a reload the upgrade timeout.
 const TIMEOUT: Duration = Duration::from_secs(10);
 const SLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -118,9 +118,18 @@ impl Call {
                 let short = name.strip_prefix("SIG").unwrap_or(name);
                 command_call(&format!("/signal/{short}"), target)
             }
-            ClientCommand::Stop(target) => command_call("/stop", target),
-            ClientCommand::Start(target) => command_call("/start", target),
-            ClientCommand::Restart(target) => command_call("/restart", target),
+            ClientCommand::Stop(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/stop", target)
+            },
+            ClientCommand::Start(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/start", target)
+            },
+            ClientCommand::Restart(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/restart", target)
+            },
             ClientCommand::Upgrade(target) => Call {
                 timeout: SLOW_TIMEOUT,
                 ..command_call("/upgrade", target)

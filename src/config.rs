@@ -14,6 +14,7 @@ use crate::credentials::{Capabilities, Credentials, CredentialsError, Privileges
 use crate::instance_lock::RUN_DIR;
 use crate::log::{Target, Verbosity};
 use crate::policy::RestartPolicy;
+use crate::protocol::socket_path;
 use crate::state::Settings;
 
 /// The longest name accepted: it becomes a file name and a cgroup name.
@@ -172,7 +173,7 @@ impl Config {
             control: Control {
                 socket: cli
                     .control
-                    .unwrap_or_else(|| Path::new(RUN_DIR).join(format!("{name}.sock"))),
+                    .unwrap_or_else(|| socket_path(Path::new(RUN_DIR), &name)),
                 group: control_group,
             },
             name,

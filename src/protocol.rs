@@ -35,7 +35,6 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// What a client asks, by method and path.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     /// `GET /status`
@@ -59,7 +58,6 @@ pub enum Request {
 }
 
 /// Why a request is refused: an HTTP status and a JSON error `kind`.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestError {
     /// 400 `malformed`: not HTTP/1.x, or a header httparse refuses.
@@ -76,7 +74,6 @@ pub enum RequestError {
     BadSignal(String),
 }
 
-#[allow(dead_code)] // used by control.rs (in progress)
 impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
@@ -124,7 +121,6 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// The outcome of [`parse_request`] on what a connection has sent so far.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// More bytes are needed (and none of the limits is exceeded yet).
@@ -135,7 +131,6 @@ pub enum Parsed {
 
 /// Parses one request with `httparse`. Limits apply as soon as they can be known: a head
 /// over [`MAX_HEAD`] without its end is `HeadTooLarge` before it is complete.
-#[allow(dead_code)] // used by control.rs (in progress)
 pub fn parse_request(buffer: &[u8]) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
@@ -238,7 +233,6 @@ fn route(method: &str, target: &str) -> Result<Request, RequestError> {
 }
 
 /// An answer, ready for the wire.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -246,7 +240,6 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-#[allow(dead_code)] // used by control.rs (in progress)
 impl Response {
     /// `200`-ish JSON answer.
     /// A value that cannot be serialized (a map with non-string keys; nothing in this
@@ -399,7 +392,6 @@ pub struct ErrorDetail {
 }
 
 /// The figures of `GET /metrics`; the cgroup's are `None` where the kernel has no file.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
     pub name: String,
@@ -443,7 +435,6 @@ pub const STATES: [&str; 8] = [
 /// # TYPE supervisor_up gauge
 /// supervisor_up{name="web"} 1
 /// ```
-#[allow(dead_code)] // used by control.rs (in progress)
 pub fn render_metrics(metrics: &Metrics) -> String {
     let name = escape_label_value(&metrics.name);
     let mut text = String::new();

@@ -151,19 +151,6 @@ pub enum Request {
     Reload,
 }
 
-impl Request {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Request::Stop => "stop",
-            Request::Start => "start",
-            Request::Restart => "restart",
-            Request::Exit => "exit",
-            Request::Upgrade => "upgrade",
-            Request::Reload => "reload",
-        }
-    }
-}
-
 /// An upgrade (nginx, unicorn: a new master replaces the main process) or a reload
 /// (haproxy -W: the main process stays, its workers are replaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -626,8 +613,14 @@ impl Machine {
                     then,
                     ..
                 },
-                Event::MainExited { pid, populated, .. },
+                Event::MainExited {
+                    pid,
+                    status,
+                    populated,
+                    ..
+                },
             ) if pid == main => {
+                self.stats.last_exit = Some((status, now));
                 if populated {
                     (kill_under_way(then), vec![KillCgroup])
                 } else {
