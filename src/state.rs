@@ -163,7 +163,9 @@ pub enum SwitchKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switch {
     pub kind: SwitchKind,
-    /// The new master, once seen ready and sent WINCH (optionally) and QUIT.
+    /// A new master seen before it was ready.
+    pub seen: Option<Pid>,
+    /// The new master, once seen ready and the old one sent WINCH (optionally) and QUIT.
     pub new: Option<Pid>,
     /// When it is abandoned.
     pub deadline: Instant,
@@ -777,6 +779,7 @@ impl Machine {
                 };
                 let switch = Switch {
                     kind,
+                    seen: None,
                     new: None,
                     deadline: later(now, self.settings.upgrade_timeout),
                     probe_at: later(now, SWITCH_PROBE_INTERVAL),
@@ -860,9 +863,19 @@ impl Machine {
                         actions,
                     )
                 }
-                // The new master went away before the old one left.
-                (SwitchKind::Upgrade, Some(expected), seen) if seen != Some(expected) => {
-                    let reason = format!("the new master PID {expected} exited");
+                (SwitchKind::Upgrade, None, Some(new)) => (
+                    state(Switch {
+                        seen: Some(new),
+                        ..switch
+                    }),
+                    Vec::new(),
+                ),
+                // The new master went away, before it was ready or before the old one left.
+                (SwitchKind::Upgrade, expected, seen)
+                    if seen.is_none() && (expected.or(switch.seen)).is_some() =>
+                {
+                    let gone = expected.or(switch.seen).map_or(0, Pid::as_raw);
+                    let reason = format!("the new master PID {gone} exited");
                     self.abandon_switch(main, since, switch, reason)
                 }
                 _ => (state(switch), Vec::new()),
@@ -2090,6 +2103,35 @@ mod tests {
             signal: Signal::SIGHUP,
             to: pid(100)
         }));
+    }
+
+    #[test]
+    fn an_upgrade_whose_new_master_dies_before_it_is_ready_fails_at_once() {
+        let mut scenario = upgrading();
+        let seen = Event::Probed {
+            new: Some(pid(200)),
+            ready: false,
+        };
+        assert_eq!(scenario.handle(seen, 10), []);
+        let gone = Event::Probed {
+            new: None,
+            ready: false,
+        };
+        let actions = scenario.handle(gone, 10);
+        assert!(
+            matches!(
+                &actions[..],
+                [
+                    Log(Notice::SwitchFailed { .. }),
+                    Action::Answer {
+                        request: Request::Upgrade,
+                        outcome: Err(_)
+                    }
+                ]
+            ),
+            "{actions:?}"
+        );
+        assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(100)));
     }
 
     #[test]
