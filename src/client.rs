@@ -139,6 +139,7 @@ impl Call {
                 ..command_call("/reload", target)
             },
             ClientCommand::Exit(target) => command_call("/exit", target),
+            ClientCommand::Reexec(target) => command_call("/reexec", target),
         })
     }
 
@@ -573,6 +574,7 @@ mod tests {
     fn status() -> Status {
         Status {
             name: "web".to_owned(),
+            version: "0.1.0".into(),
             state: "running".to_owned(),
             main_pid: Some(1234),
             guardian_pid: 1200,
@@ -744,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_and_reload_wait_longer_than_the_rest() {
+    fn commands_that_wait_for_the_app_wait_longer_than_questions() {
         let timeout = |command| Call::from_command(command).map(|call| call.timeout);
         assert_eq!(
             timeout(ClientCommand::Upgrade(target(None, None, false))),
@@ -756,6 +758,10 @@ mod tests {
         );
         assert_eq!(
             timeout(ClientCommand::Restart(target(None, None, false))),
+            Ok(SLOW_TIMEOUT)
+        );
+        assert_eq!(
+            timeout(ClientCommand::Status(target(None, None, false))),
             Ok(TIMEOUT)
         );
     }

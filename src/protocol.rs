@@ -55,6 +55,9 @@ pub enum Request {
     Reload,
     /// `POST /exit`: stop the app and the guardian
     Exit,
+    /// `POST /reexec`: the guardian executes its own binary again (keeping its PID and
+    /// the app)
+    Reexec,
 }
 
 /// Why a request is refused: an HTTP status and a JSON error `kind`.
@@ -213,6 +216,7 @@ fn route(method: &str, target: &str) -> Result<Request, RequestError> {
         "/upgrade" => (Request::Upgrade, "POST"),
         "/reload" => (Request::Reload, "POST"),
         "/exit" => (Request::Exit, "POST"),
+        "/reexec" => (Request::Reexec, "POST"),
         _ => match path.strip_prefix("/signal/") {
             Some(name) if !name.is_empty() && !name.contains('/') => {
                 if method != "POST" {
@@ -328,7 +332,7 @@ fn reason_phrase(status: u16) -> &'static str {
 /// `GET /status`, and the `status` of every command's answer.
 ///
 /// ```json
-/// {"name":"web","state":"running","main_pid":1234,"guardian_pid":1200,
+/// {"name":"web","version":"0.1.0","state":"running","main_pid":1234,"guardian_pid":1200,
 ///  "uptime_seconds":12.5,"command":["/usr/sbin/nginx","-c","/etc/nginx/nginx.conf"],
 ///  "restarts":1,"main_pid_changes":2,
 ///  "last_exit":{"code":null,"signal":"SIGSEGV","at":1795400000.25},
@@ -338,6 +342,8 @@ fn reason_phrase(status: u16) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub name: String,
+    /// The running guardian's version (after a `reexec`, the new binary's).
+    pub version: String,
     /// `starting`, `running`, `clearing`, `backing_off`, `stopping`, `stopped`, `upgrading`,
     /// `exited`.
     pub state: String,
@@ -595,6 +601,7 @@ mod tests {
             ("/upgrade", Request::Upgrade),
             ("/reload", Request::Reload),
             ("/exit", Request::Exit),
+            ("/reexec", Request::Reexec),
         ] {
             assert_eq!(post(path), Parsed::Complete(Ok(request)), "{path}");
         }

@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
 use crate::main_pid::Successor;
@@ -263,6 +264,9 @@ pub enum Notice {
     Started {
         pid: Pid,
     },
+    Adopted {
+        pid: Pid,
+    },
     HandedOver {
         from: Pid,
         to: Successor,
@@ -301,6 +305,7 @@ impl Notice {
             ),
             Notice::StopTimedOut | Notice::NothingToSignal(_) | Notice::SwitchFailed { .. } => true,
             Notice::Started { .. }
+            | Notice::Adopted { .. }
             | Notice::HandedOver { .. }
             | Notice::KillingLeftovers
             | Notice::Restarting { .. }
@@ -315,6 +320,7 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::Started { pid } => write!(f, "started, main PID {pid}"),
+            Notice::Adopted { pid } => write!(f, "following the running app, main PID {pid}"),
             Notice::HandedOver { from, to } => {
                 let source = match to {
                     Successor::PidFile(_) => "from the pid file",
@@ -398,13 +404,14 @@ pub struct Settings {
 }
 
 /// Counts for `/status` and `/metrics`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Starts after the first.
     pub restarts: u64,
     /// Handovers: the main PID changed without a restart.
     pub main_pid_changes: u64,
     /// How the last main process ended, and when.
+    #[serde(skip)]
     pub last_exit: Option<(AppStatus, Instant)>,
 }
 
@@ -420,6 +427,31 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A machine for an app that already runs: after the guardian died (adoption) or
+    /// re-executed itself. It starts in `Running`, watching `main`, with the counts it
+    /// had (a re-exec) or none (an adoption).
+    pub fn adopt(
+        settings: Settings,
+        main: Pid,
+        stats: Stats,
+        now: Instant,
+    ) -> (Machine, Vec<Action>) {
+        let machine = Machine {
+            state: State::Running { main, since: now },
+            failures: 0,
+            settings,
+            stats,
+            start_requested: None,
+        };
+        (
+            machine,
+            vec![
+                Action::WatchMain(main),
+                Action::Log(Notice::Adopted { pid: main }),
+            ],
+        )
+    }
+
     /// A machine in `Spawning { first: true }`, with the actions to carry out first
     /// (`[Spawn]`).
     pub fn start(settings: Settings) -> (Machine, Vec<Action>) {
