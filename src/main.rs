@@ -25,7 +25,7 @@ mod spawn;
 mod state;
 mod values;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use std::path::PathBuf;
@@ -150,6 +150,16 @@ fn open_app_cgroup(
         Err(CgroupError::Populated(dir)) => dir,
         Err(error) => return Err(error.into()),
     };
+    // Only the guardian's own namespace (`/supervisor/<name>`, or `<own>/app` under
+    // delegation) is known to hold this guardian's app; a populated cgroup named with
+    // --cgroup may be anyone's, and adopting it would mean killing it at the stop.
+    if config.cgroup.is_some() && resume.is_none() {
+        bail!(
+            "cgroup {} already holds processes, and --cgroup named it: refusing to adopt \
+             what may not be this guardian's app",
+            dir.display()
+        );
+    }
     let cgroup = hierarchy.adopt(&placement.app)?;
     let members = read_members(&cgroup.pids()?)?;
     let (hint, stats, run) = match resume {

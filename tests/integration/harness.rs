@@ -165,6 +165,21 @@ impl Builder {
         guardian
     }
 
+    /// Starts like [`Builder::start`], but runs the guardian binary at `binary` (a copy
+    /// the test may replace); host view only.
+    pub fn start_with_binary(self, binary: &Path) -> Guardian {
+        assert_eq!(
+            self.view,
+            View::V2,
+            "a copied binary runs on the host's view"
+        );
+        let guardian = self.launch(Command::new(binary));
+        guardian.wait_until(PATIENCE, "the guardian to exec (or exit)", || {
+            guardian.status().is_some() || is_alive(guardian.pid())
+        });
+        guardian
+    }
+
     /// Runs `command` (which ends with the guardian's binary) with the guardian's
     /// arguments, in the temp dir, stdio captured to files there.
     fn launch(self, mut command: Command) -> Guardian {
@@ -217,6 +232,22 @@ impl Guardian {
         Builder {
             view,
             name,
+            dir,
+            args: Vec::new(),
+            app: Vec::new(),
+        }
+    }
+
+    /// A second guardian for the same app: same view and name (so the same cgroup, lock
+    /// and socket), its own temp dir for its output.
+    pub fn build_successor(&self) -> Builder {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}.next.", self.name))
+            .tempdir()
+            .expect("failed to create the temp dir");
+        Builder {
+            view: self.view,
+            name: self.name.clone(),
             dir,
             args: Vec::new(),
             app: Vec::new(),
@@ -591,6 +622,7 @@ fn describe(pid: Pid) -> String {
 }
 
 /// The outcome of a short CLI run.
+#[derive(Debug)]
 pub struct Outcome {
     pub code: Option<i32>,
     pub stdout: String,

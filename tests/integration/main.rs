@@ -39,6 +39,7 @@ mod haproxy;
 mod nginx;
 mod pid1;
 mod placement;
+mod recovery;
 mod restarts;
 mod stop;
 mod syslog;
