@@ -120,6 +120,10 @@ pub struct Cli {
     #[arg(long = "name", value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Cap the app's processes and threads (cgroup pids controller, where the host has it)
+    #[arg(long = "pids-max", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4_194_304))]
+    pub pids_max: Option<u64>,
+
     /// The app's cgroup, as a path in the hierarchy [default: /supervisor/NAME]
     #[arg(long = "cgroup", value_name = "PATH")]
     pub cgroup: Option<PathBuf>,

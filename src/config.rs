@@ -37,6 +37,8 @@ pub struct Config {
     pub log_target: Target,
     /// `--cgroup`: the app's cgroup as a path in the hierarchy (else `placement` decides).
     pub cgroup: Option<PathBuf>,
+    /// `--pids-max`: the most processes and threads the app may have.
+    pub pids_max: Option<u64>,
     pub settings: Settings,
     pub control: Control,
     /// This binary and the arguments it was started with: what `reexec` executes again.
@@ -152,6 +154,7 @@ impl Config {
         Ok(Config {
             own_command,
             cgroup: cli.cgroup,
+            pids_max: cli.pids_max,
             program,
             args: command.collect(),
             fork: cli.fork,

@@ -299,11 +299,21 @@ impl EventLoop<'_> {
             Err(errno) => return Err(errno).context("failed to poll"),
         }
         let fired = |fd: &PollFd| fd.any().unwrap_or(false);
-        Ok(Ready {
+        let events_fired = self.cgroup_events.is_some() && fired(&fds[control_from - 1]);
+        let ready = Ready {
             signals: fired(&fds[0]),
             main: self.main.is_some() && fired(&fds[1]),
             control: fds[control_from..].iter().map(fired).collect(),
-        })
+        };
+        drop(fds);
+        if events_fired && let Some(events) = &self.cgroup_events {
+            // kernfs keeps POLLPRI raised until the file is read again from its start
+            // (kernel doc cgroup-v2.rst, "cgroup.events"; kernfs_notify): without this read
+            // poll returns at once, forever, and an idle guardian spins.
+            let mut buffer = [0u8; 64];
+            let _ = rustix::io::pread(events, &mut buffer, 0);
+        }
+        Ok(ready)
     }
 
     fn poll_timeout(&self) -> PollTimeout {

@@ -111,6 +111,9 @@ fn run(
     let guardian_cgroup = placement.enter(&hierarchy)?;
     let outcome = (|| {
         let (cgroup, start) = open_app_cgroup(&hierarchy, &placement, config, resume)?;
+        if let Some(max) = config.pids_max {
+            cgroup.limit_pids(max)?;
+        }
         let setup = Setup {
             cgroup: &cgroup,
             signals,

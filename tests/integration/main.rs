@@ -36,6 +36,7 @@ mod fork_mode;
 mod forwarding;
 mod handover;
 mod haproxy;
+mod limits;
 mod nginx;
 mod pid1;
 mod placement;

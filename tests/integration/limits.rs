@@ -1,0 +1,49 @@
+//! `--pids-max`: the cgroup pids controller contains a fork storm, where the host offers
+//! it to the tracking hierarchy (v1 `pids` here; this hybrid host's cgroup2 has no pids
+//! controller, so there the option is refused rather than silently ignored).
+
+use nix::sys::signal::Signal;
+
+use crate::harness::{Guardian, PATIENCE, View, read_lines};
+
+const LIMIT: usize = 12;
+
+/// Each start tries to run 40 sleeps; the cgroup never holds more than the limit.
+fn pids_max_contains_a_fork_storm(view: View) {
+    let b = Guardian::build(view, "pids-max");
+    let app = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        r#"i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done 2>/dev/null; echo $(cat /proc/self/cgroup) >> "$1/ran"; exec sleep 600"#.to_owned(),
+        "storm".to_owned(),
+        b.dir().display().to_string(),
+    ];
+    let g = b.arg("--pids-max").arg(LIMIT.to_string()).app(app).start();
+    g.wait_for_lines("ran", 1);
+    let held = g.cgroup_pids().len();
+    g.check(
+        held <= LIMIT && held >= LIMIT / 2,
+        &format!("the storm held at the limit: {held} of at most {LIMIT} processes"),
+    );
+    g.signal(Signal::SIGTERM);
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 0, &format!("exit 0 after SIGTERM, got {code}"));
+    g.check(!g.app_cgroup_dir().exists(), "nothing left");
+}
+in_views!(pids_max_contains_a_fork_storm: v1);
+
+/// Where the hierarchy has no pids controller, the limit cannot be had: refused with a
+/// line naming the controller, and the app never runs.
+fn pids_max_is_refused_where_the_host_has_no_pids_controller(view: View) {
+    let b = Guardian::build(view, "pids-max-no");
+    let app = crate::payloads::record_pid_then_sleep(&b.dir());
+    let g = b.arg("--pids-max").arg("12").app(app).start();
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 1, &format!("exit 1, got {code}"));
+    g.check(
+        g.stderr().contains("the pids controller is not available"),
+        "a line naming the missing controller",
+    );
+    g.check(read_lines(&g.file("pids")).is_empty(), "the app never ran");
+}
+in_views!(pids_max_is_refused_where_the_host_has_no_pids_controller: v2);
