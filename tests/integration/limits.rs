@@ -14,7 +14,9 @@ fn pids_max_contains_a_fork_storm(view: View) {
     let app = vec![
         "/bin/sh".to_owned(),
         "-c".to_owned(),
-        r#"i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done 2>/dev/null; echo $(cat /proc/self/cgroup) >> "$1/ran"; exec sleep 600"#.to_owned(),
+        // dash gives up when a fork fails, so the storm runs in a subshell; the record is
+        // a builtin, since at the limit nothing more can be forked.
+        r#"(i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done) 2>/dev/null; echo held >> "$1/ran"; exec sleep 600"#.to_owned(),
         "storm".to_owned(),
         b.dir().display().to_string(),
     ];
@@ -22,7 +24,7 @@ fn pids_max_contains_a_fork_storm(view: View) {
     g.wait_for_lines("ran", 1);
     let held = g.cgroup_pids().len();
     g.check(
-        held <= LIMIT && held >= LIMIT / 2,
+        (LIMIT / 2..=LIMIT).contains(&held),
         &format!("the storm held at the limit: {held} of at most {LIMIT} processes"),
     );
     g.signal(Signal::SIGTERM);
