@@ -38,7 +38,10 @@ PEER_PACKAGES = {  # binary -> Debian package
     "supervisord": "supervisor",
     "tini": "tini",
 }
-GUARDIANS = ["supervisor", "runit", "daemontools", "s6", "supervisord", "tini"]
+PEERS = ["runit", "daemontools", "s6", "supervisord", "tini"]
+# Extra builds of ours (--also LABEL=PATH, e.g. a proposed fix), kind "alt:LABEL".
+ALTS = {}
+GUARDIANS = ["supervisor", *PEERS]  # main() adds the alternates after ours
 RESTARTING = [g for g in GUARDIANS if g != "tini"]
 NA_HANDOVER = {
     "runit": "cannot: runsv treats the exit of ./run as the service going down and starts ./run again; the daemon lives on unsupervised",
@@ -119,6 +122,14 @@ def read_task_totals(pid):
     return switches, cpu
 
 
+def read_usage_usec(cgroup):
+    with open(os.path.join(cgroup, "cpu.stat")) as f:
+        for line in f:
+            if line.startswith("usage_usec "):
+                return int(line.split()[1])
+    raise RuntimeError(f"{cgroup}/cpu.stat: no usage_usec")
+
+
 def read_memory(pid):
     values = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -139,14 +150,15 @@ class Instance:
     def __init__(self, bench, kind, mode, extra=()):
         self.bench, self.kind, self.mode = bench, kind, mode
         bench.serial += 1
-        self.dir = os.path.join(bench.scratch, f"{kind}-{bench.serial}")
+        self.serial = bench.serial
+        self.dir = os.path.join(bench.scratch, f"{kind.replace(':', '-')}-{bench.serial}")
         os.mkdir(self.dir)
         self.log = os.path.join(self.dir, "events.log")
         self.name = f"bench-{os.getpid()}-{bench.serial}"
         child = [bench.child, mode, self.log]
-        if kind == "supervisor":
+        if is_ours(kind):
             flags = ["-e", "-l", "1"] if mode == "crash" else ["-c", "--stable-after", "1"]
-            cmd = [OURS, *flags, *extra, "--name", self.name, "--", *child]
+            cmd = [ALTS.get(kind, OURS), *flags, *extra, "--name", self.name, "--", *child]
         elif kind in ("runit", "daemontools", "s6"):
             svc = os.path.join(self.dir, "svc")
             os.mkdir(svc)
@@ -341,27 +353,55 @@ class Bench:
 
     def crash_loop(self, kind):
         """A child that exits 1 at once, for --crash seconds: restarts, the guardian's
-        CPU (schedstat, ns) and the tree's (guardian + its reaped children's
-        cutime+cstime, clock ticks)."""
+        CPU (schedstat, ns) and the whole tree's: once the guardian runs, this moves it
+        into a cgroup2 leaf of ours, so that it and every child it forks from then on
+        count in that leaf's cpu.stat usage_usec; for our guardian, whose children go to
+        its app cgroup, that cgroup's usage is added. (cutime+cstime is kept in the raw
+        data too, but its 10 ms ticks are too coarse for these children.)"""
         inst = Instance(self, kind, "crash")
         inst.wait_event(lambda e: e[0] == "S")
+        tree = os.path.join(self.cgroup2_base(), f"bench-{os.getpid()}-tree-{inst.serial}")
+        os.mkdir(tree)
+        with open(os.path.join(tree, "cgroup.procs"), "w") as f:
+            f.write(str(inst.pid))
+        app = os.path.join(self.cgroup2_base(), inst.name) if is_ours(kind) else None
+
+        def tree_usage():
+            usage = read_usage_usec(tree)
+            if app:
+                usage += read_usage_usec(app)
+            return usage
+
+        time.sleep(0.1)
+        app_ino = os.stat(app).st_ino if app else None
         n0 = len(inst.started_children())
         _, cpu0 = read_task_totals(inst.pid)
-        st0 = read_stat(inst.pid)
+        st0, u0 = read_stat(inst.pid), tree_usage()
         t0 = now_ns()
         time.sleep(self.args.crash)
         n1 = len(inst.started_children())
         _, cpu1 = read_task_totals(inst.pid)
-        st1 = read_stat(inst.pid)
+        st1, u1 = read_stat(inst.pid), tree_usage()
         seconds = (now_ns() - t0) / 1e9
+        same_app_cgroup = (os.stat(app).st_ino == app_ino) if app else None
         inst.stop()
+        os.rmdir(tree)
         guardian_ms = (cpu1 - cpu0) / 1e6
-        children_ms = (st1[2] + st1[3]) - (st0[2] + st0[3])
         self.results[kind]["crash"] = {
             "seconds": seconds, "restarts": n1 - n0, "guardian_cpu_ms": guardian_ms,
-            "tree_cpu_ms": guardian_ms + children_ms,
+            "tree_cpu_ms": (u1 - u0) / 1e3,
         }
-        self.raw[kind]["crash"] = {"stat_before": st0, "stat_after": st1, "schedstat_before": cpu0, "schedstat_after": cpu1}
+        self.raw[kind]["crash"] = {"stat_before": st0, "stat_after": st1, "schedstat_before": cpu0,
+                                   "schedstat_after": cpu1, "tree_usage_usec": [u0, u1],
+                                   "app_cgroup_kept": same_app_cgroup}
+
+    def cgroup2_base(self):
+        """Where our guardian makes its cgroups (the cgroup2 mount's /supervisor): the
+        bench's own leaves go beside them, named bench-<pid>-tree-N."""
+        for root in CGROUP_ROOTS:
+            if os.path.isdir(root):
+                return root
+        raise RuntimeError(f"none of {CGROUP_ROOTS} exists")
 
     def handover(self):
         """Ours only (no peer can follow a daemonizing app). The child forks and its
@@ -369,7 +409,12 @@ class Bench:
         make it do so again. Latency: X's time -> arrival of the guardian's
         `main PID A → B` line on its stderr pipe, read by a thread that timestamps each
         line (so the figure includes a pipe write and a Python thread wake-up, ~0.1 ms)."""
-        inst = Instance(self, "supervisor", "daemon")
+        for kind in GUARDIANS:
+            if is_ours(kind):
+                self.handover_of(kind)
+
+    def handover_of(self, kind):
+        inst = Instance(self, kind, "daemon")
         samples = []
         main = inst.wait_event(lambda e: e[0] == "S")[1]
         for i in range(self.args.restarts + 1):
@@ -395,8 +440,8 @@ class Bench:
             samples.append(seen[0] - x[2])
             main = d[1]
         inst.stop()
-        self.raw["supervisor"]["handover_ns"] = samples
-        self.results["supervisor"]["handover"] = summary(samples)
+        self.raw[kind]["handover_ns"] = samples
+        self.results[kind]["handover"] = summary(samples)
 
     def _next_d(self, inst, x):
         """The D line of the process that X's process forked: the first D logged after
@@ -444,7 +489,7 @@ class Bench:
                         time.sleep(0.05)
         for inst in self.instances:
             lock = f"/run/supervisor/{inst.name}.lock"
-            if inst.kind == "supervisor" and os.path.exists(lock):
+            if is_ours(inst.kind) and os.path.exists(lock):
                 os.unlink(lock)
         if not self.args.keep:
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -526,7 +571,7 @@ def render(bench, machine):
     ratios = {}
     ours = figures(bench.results["supervisor"])
     for fig, value in ours.items():
-        peers = [(figures(bench.results[k])[fig], k) for k in GUARDIANS if k != "supervisor"]
+        peers = [(figures(bench.results[k])[fig], k) for k in PEERS]
         peers = [(v, k) for v, k in peers if v is not None]
         if value is None or not peers:
             continue
@@ -552,6 +597,10 @@ LABELS = {
 }
 
 
+def is_ours(kind):
+    return kind == "supervisor" or kind in ALTS
+
+
 def targets(results, ratios):
     r = results
     o = r["supervisor"]
@@ -560,7 +609,7 @@ def targets(results, ratios):
     def row(name, measured, ok):
         lines.append(f"| {name} | {measured} | {'yes' if ok else ('**no**' if ok is not None else 'n/a')} |")
 
-    peers_restart = [_get(r[k], ("restart", "median_ms")) for k in RESTARTING if k != "supervisor"]
+    peers_restart = [_get(r[k], ("restart", "median_ms")) for k in RESTARTING if k in PEERS]
     peers_restart = [x for x in peers_restart if x is not None]
     ours_restart = _get(o, ("restart", "median_ms"))
     if ours_restart is not None and peers_restart:
@@ -611,11 +660,20 @@ def main():
     p.add_argument("--restarts", type=int, default=20, help="kill -9 restarts per guardian (default 20)")
     p.add_argument("--cycles", type=int, default=10, help="start/stop cycles per guardian (default 10)")
     p.add_argument("--min-age", type=float, default=1.2, help="age of the child before kill -9 (default 1.2 s, > 1 s)")
-    p.add_argument("--settle", type=float, default=0.3, help="seconds between start and stop in a cycle")
+    p.add_argument("--settle", type=float, default=1.2, help="age of the child before the stop in a cycle (default 1.2 s: runsv and supervise sleep out the rest of 1 s after a shorter run)")
     p.add_argument("--only", default="", help="comma list of phases: cycles,restart,idle,crash,handover")
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="directory of the results")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
+                   help="also measure another build of ours (a proposed change), as an extra row")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args()
+    for spec in args.also:
+        label, path = spec.split("=", 1)
+        kind = f"alt:{label}"
+        ALTS[kind] = os.path.abspath(path)
+        LABELS[kind] = f"supervisor, {label} (not in src/)"
+        GUARDIANS.insert(len(ALTS), kind)
+        RESTARTING.insert(len(ALTS), kind)
     if os.geteuid() != 0:
         sys.exit("bench: needs root (our guardian creates cgroups; peers are installed with apt-get)")
     install_peers()
