@@ -70,7 +70,11 @@ pub struct Setup<'a> {
 /// Runs the app until the machine says to exit; returns the guardian's exit code.
 pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> Result<i32> {
     let cgroup = setup.cgroup;
-    let spawner = Spawner::new(config, cgroup.open_procs_for_entry()?)?;
+    let spawner = Spawner::new(
+        config,
+        cgroup.open_procs_for_entry()?,
+        cgroup.open_dir_for_clone()?,
+    )?;
     let adopted = matches!(setup.start, Start::Adopt { .. });
     let (machine, actions) = match setup.start {
         Start::Spawn => Machine::start(config.settings.clone()),
@@ -493,8 +497,12 @@ impl EventLoop<'_> {
         let now = Instant::now();
         match self.spawner.spawn() {
             Ok(spawned) => {
-                let pidfd = open_pidfd(spawned.pid)
-                    .with_context(|| format!("failed to open a pidfd for PID {}", spawned.pid))?;
+                let pidfd = match spawned.pidfd {
+                    Some(pidfd) => pidfd,
+                    None => open_pidfd(spawned.pid).with_context(|| {
+                        format!("failed to open a pidfd for PID {}", spawned.pid)
+                    })?,
+                };
                 self.main = Some(MainProcess {
                     pid: spawned.pid,
                     pidfd,

@@ -7,9 +7,10 @@
 //! on that pipe means exec succeeded, so "program not found" is a clear start-up error and
 //! never a crash loop.
 
+use std::cell::Cell;
 use std::ffi::{CString, c_char};
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -118,6 +119,37 @@ impl fmt::Display for SpawnError {
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: Pid,
+    /// Its pidfd, when clone3 made one along with the process.
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// `struct clone_args` of clone3(2) (linux/sched.h, CLONE_ARGS_SIZE_VER2): not in glibc's
+/// headers, nor in the libc crate for glibc targets.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// How a new process gets its pidfd and its place in the cgroup.
+enum Fork {
+    /// An ordinary fork; the child moves itself into the cgroup.
+    Plain,
+    /// clone3 into the cgroup, with a pidfd; `pidfd` was filled in by the kernel.
+    IntoCgroup { pidfd: RawFd },
 }
 
 /// Everything a spawn needs, made once; [`Spawner::spawn`] allocates nothing in the child.
@@ -128,12 +160,20 @@ pub struct Spawner {
     argv_ptrs: Vec<*const c_char>,
     privileges: Privileges,
     cgroup_procs: OwnedFd,
+    /// v2: the cgroup's directory, for clone3(CLONE_INTO_CGROUP).
+    cgroup_dir: Option<OwnedFd>,
+    /// clone3 was refused once (an old kernel, a seccomp filter): fork from then on.
+    clone3_refused: Cell<bool>,
     /// With `-f` the app gets /dev/null as stdin, stdout and stderr, as daemon(3) does.
     null_stdio: Option<OwnedFd>,
 }
 
 impl Spawner {
-    pub fn new(config: &Config, cgroup_procs: OwnedFd) -> Result<Spawner> {
+    pub fn new(
+        config: &Config,
+        cgroup_procs: OwnedFd,
+        cgroup_dir: Option<OwnedFd>,
+    ) -> Result<Spawner> {
         let program = c_string(config.program.as_os_str().as_bytes())?;
         let argv = std::iter::once(program.clone())
             .map(Ok)
@@ -162,6 +202,8 @@ impl Spawner {
             argv_ptrs,
             privileges: config.privileges.clone(),
             cgroup_procs,
+            cgroup_dir,
+            clone3_refused: Cell::new(false),
             null_stdio,
         })
     }
@@ -169,13 +211,11 @@ impl Spawner {
     /// Forks and executes the app; returns once exec succeeded or a step failed.
     pub fn spawn(&self) -> Result<Spawned, SpawnError> {
         let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Fork)?;
-        // SAFETY: the guardian is single-threaded, so no lock can be held by another
-        // thread across the fork; the child runs only `exec_child`, which makes syscalls
-        // on data prepared before the fork and never returns.
-        match unsafe { fork() }.map_err(SpawnError::Fork)? {
+        let (result, how) = self.fork()?;
+        match result {
             ForkResult::Child => {
                 drop(report_read);
-                let (step, errno) = self.exec_child();
+                let (step, errno) = self.exec_child(&how);
                 let mut report = [0u8; REPORT_LEN];
                 report[..2].copy_from_slice(&step.encode());
                 report[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
@@ -192,22 +232,78 @@ impl Spawner {
             }
             ForkResult::Parent { child } => {
                 drop(report_write);
-                read_report(&report_read).map(|()| Spawned { pid: child })
+                let pidfd = match how {
+                    // SAFETY: clone3 made this descriptor for us (CLONE_PIDFD), and nothing
+                    // else owns it.
+                    Fork::IntoCgroup { pidfd } => Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
+                    Fork::Plain => None,
+                };
+                read_report(&report_read).map(|()| Spawned { pid: child, pidfd })
             }
         }
     }
 
+    /// clone3 into the cgroup where we can, else fork.
+    fn fork(&self) -> Result<(ForkResult, Fork), SpawnError> {
+        if let Some(dir) = self
+            .cgroup_dir
+            .as_ref()
+            .filter(|_| !self.clone3_refused.get())
+        {
+            let mut pidfd: RawFd = -1;
+            let args = CloneArgs {
+                flags: CLONE_PIDFD | CLONE_INTO_CGROUP,
+                pidfd: &raw mut pidfd as u64,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: dir.as_raw_fd() as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: without CLONE_VM this is fork(2) with a cgroup and a pidfd: the child
+            // gets a copy of this single-threaded process and runs only `exec_child`; the
+            // kernel reads `args` and writes `pidfd` before returning.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &raw const args,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
+            match ret {
+                0 => return Ok((ForkResult::Child, Fork::IntoCgroup { pidfd })),
+                pid if pid > 0 => {
+                    let child = Pid::from_raw(pid as i32);
+                    return Ok((ForkResult::Parent { child }, Fork::IntoCgroup { pidfd }));
+                }
+                _ => match Errno::last() {
+                    // Not this kernel's (or a filter's): fork from now on.
+                    Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM => {
+                        self.clone3_refused.set(true);
+                    }
+                    errno => return Err(SpawnError::Fork(errno)),
+                },
+            }
+        }
+        // SAFETY: the guardian is single-threaded, so no lock can be held by another
+        // thread across the fork; the child runs only `exec_child`, which makes syscalls
+        // on data prepared before the fork and never returns.
+        let result = unsafe { fork() }.map_err(SpawnError::Fork)?;
+        Ok((result, Fork::Plain))
+    }
+
     /// The child's side: returns only if a step failed.
-    fn exec_child(&self) -> (Step, Errno) {
+    fn exec_child(&self, how: &Fork) -> (Step, Errno) {
         // Its own session, so signals meant for the guardian's terminal or process group
         // (a Ctrl-C) reach the guardian only, which stops the app in order.
         if let Err(errno) = setsid() {
             return (Step::NewSession, errno);
         }
-        // "0" moves the writing process (kernel doc cgroup-v2.rst, cgroup.procs): the app
-        // is in its cgroup before a single instruction of its own runs.
+        // clone3 made us inside the cgroup; after a fork, "0" moves the writing process
+        // (kernel doc cgroup-v2.rst, cgroup.procs). Either way the app is in its cgroup
+        // before a single instruction of its own runs.
         // SAFETY: a write(2) of a static buffer to an fd we own.
-        if unsafe { libc::write(self.cgroup_procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0 {
+        if matches!(how, Fork::Plain)
+            && unsafe { libc::write(self.cgroup_procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0
+        {
             return (Step::EnterCgroup, Errno::last());
         }
         if let Some(null) = &self.null_stdio
