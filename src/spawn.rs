@@ -75,12 +75,17 @@ impl Step {
     }
 }
 
-/// The report a failed child writes: the step (2 bytes), then errno (4 bytes).
+/// The child's first byte on the report pipe: it runs. End-of-file without it means the
+/// kernel killed the child before its first instruction.
+const ALIVE: u8 = 0xA5;
+/// The report a failed child writes after `ALIVE`: the step (2 bytes), then errno (4).
 const REPORT_LEN: usize = 6;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SpawnError {
     Fork(Errno),
+    /// The child died before its first instruction (see `Spawner::spawn`).
+    KilledAtBirth,
     /// A child-side step failed with this errno.
     Child {
         step: Step,
@@ -108,6 +113,7 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpawnError::Fork(errno) => write!(f, "fork failed: {}", errno.desc()),
+            SpawnError::KilledAtBirth => f.write_str("the new process was killed at birth"),
             SpawnError::Child { step, errno } => {
                 write!(f, "failed to {}: {}", step.describe(), errno.desc())
             }
@@ -210,11 +216,28 @@ impl Spawner {
 
     /// Forks and executes the app; returns once exec succeeded or a step failed.
     pub fn spawn(&self) -> Result<Spawned, SpawnError> {
+        match self.spawn_once() {
+            // clone3(CLONE_INTO_CGROUP) into a cgroup that once had `cgroup.kill` written
+            // kills the child at birth on some kernels (6.18 here): the kill sequence is
+            // read from the parent's cgroup and compared with the target's. Fork and move
+            // from then on; the stillborn child is reaped like any other.
+            Err(SpawnError::KilledAtBirth) if !self.clone3_refused.get() => {
+                self.clone3_refused.set(true);
+                self.spawn_once()
+            }
+            outcome => outcome,
+        }
+    }
+
+    fn spawn_once(&self) -> Result<Spawned, SpawnError> {
         let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Fork)?;
         let (result, how) = self.fork()?;
         match result {
             ForkResult::Child => {
                 drop(report_read);
+                let alive = [ALIVE];
+                // SAFETY: write(2) of a byte on this stack to a pipe we own.
+                unsafe { libc::write(report_write.as_raw_fd(), alive.as_ptr().cast(), 1) };
                 let (step, errno) = self.exec_child(&how);
                 let mut report = [0u8; REPORT_LEN];
                 report[..2].copy_from_slice(&step.encode());
@@ -340,9 +363,10 @@ fn reset_signals() -> Result<(), Errno> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
-/// Reads the child's report: EOF means exec succeeded.
+/// Reads the child's report: `ALIVE` then end-of-file means exec succeeded; `ALIVE` then
+/// a report, that a step failed; nothing at all, that the child never ran.
 fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
-    let mut buffer = [0u8; REPORT_LEN];
+    let mut buffer = [0u8; 1 + REPORT_LEN];
     let mut filled = 0;
     while filled < buffer.len() {
         match nix::unistd::read(report, &mut buffer[filled..]) {
@@ -357,18 +381,51 @@ fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
             }
         }
     }
-    if filled == 0 {
-        return Ok(());
+    match filled {
+        0 => Err(SpawnError::KilledAtBirth),
+        1 if buffer[0] == ALIVE => Ok(()),
+        _ => {
+            let step = Step::decode([buffer[1], buffer[2]]);
+            let mut number = [0u8; 4];
+            number.copy_from_slice(&buffer[3..]);
+            Err(SpawnError::Child {
+                step,
+                errno: Errno::from_raw(i32::from_ne_bytes(number)),
+            })
+        }
     }
-    let step = Step::decode([buffer[0], buffer[1]]);
-    let mut number = [0u8; 4];
-    number.copy_from_slice(&buffer[2..]);
-    Err(SpawnError::Child {
-        step,
-        errno: Errno::from_raw(i32::from_ne_bytes(number)),
-    })
 }
 
 fn c_string(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).context("an argument of the app contains a NUL byte")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_of(bytes: &[u8]) -> Result<(), SpawnError> {
+        let (read, write) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
+        nix::unistd::write(&write, bytes).expect("write");
+        drop(write);
+        read_report(&read)
+    }
+
+    #[test]
+    fn tells_a_started_app_from_a_failed_step_and_a_stillborn_child() {
+        assert_eq!(report_of(&[ALIVE]), Ok(()));
+        assert_eq!(report_of(&[]), Err(SpawnError::KilledAtBirth));
+        let mut failed = vec![ALIVE];
+        failed.extend_from_slice(&Step::Exec.encode());
+        failed.extend_from_slice(&(Errno::ENOENT as i32).to_ne_bytes());
+        let error = report_of(&failed).unwrap_err();
+        assert_eq!(
+            error,
+            SpawnError::Child {
+                step: Step::Exec,
+                errno: Errno::ENOENT
+            }
+        );
+        assert_eq!(error.failure(), SpawnFailure::NotFound);
+    }
 }
