@@ -41,3 +41,21 @@ cargo_version() {
     cargo metadata --no-deps --format-version 1 --locked |
         jq -r '.packages[] | select(.name == "supervisor") | .version'
 }
+
+# The checks in packaging/tests report one `FAIL <check>: ...` line per failure and end
+# with `finish`. Each sets `check` (its name) before sourcing this file.
+failures=0
+
+fail() {
+    echo "FAIL ${check:-check}: $*"
+    failures=$((failures + 1))
+}
+
+finish() {
+    if ((failures > 0)); then
+        echo "${check:-check}.sh: $failures failure(s)"
+        exit 1
+    fi
+    echo "${check:-check}.sh: ok"
+    exit 0
+}

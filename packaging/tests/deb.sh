@@ -14,22 +14,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here" || exit 1
+check=deb
 source packaging/lib.sh
-failures=0
-
-fail() {
-    echo "FAIL deb: $*"
-    failures=$((failures + 1))
-}
-
-finish() {
-    if ((failures > 0)); then
-        echo "deb.sh: $failures failure(s)"
-        exit 1
-    fi
-    echo "deb.sh: ok"
-    exit 0
-}
 
 if ! deb=$(packaging/build-deb | tail -n 1) || [[ ! -f "$deb" ]]; then
     fail "packaging/build-deb did not produce a .deb"

@@ -8,22 +8,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here" || exit 1
+check=man
 source packaging/lib.sh
-failures=0
-
-fail() {
-    echo "FAIL man: $*"
-    failures=$((failures + 1))
-}
-
-finish() {
-    if ((failures > 0)); then
-        echo "man.sh: $failures failure(s)"
-        exit 1
-    fi
-    echo "man.sh: ok"
-    exit 0
-}
 
 apt_install jq=jq groff=groff-base man=man-db
 # shellcheck disable=SC2119 # the dev profile: no arguments

@@ -11,12 +11,8 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 units="$here/systemd"
-failures=0
-
-fail() {
-    echo "FAIL units: $*"
-    failures=$((failures + 1))
-}
+check=units
+source "$here/lib.sh"
 
 # value_of FILE SECTION KEY: the last value of KEY in [SECTION] (systemd: last one wins).
 value_of() {
@@ -107,8 +103,4 @@ else
     fi
 fi
 
-if ((failures > 0)); then
-    echo "units.sh: $failures failure(s)"
-    exit 1
-fi
-echo "units.sh: ok"
+finish
