@@ -28,6 +28,7 @@ mod payloads;
 
 mod capabilities;
 mod cli;
+mod control;
 mod credentials;
 mod daemonize;
 mod daemons;
