@@ -98,6 +98,20 @@ pub fn status_of(g: &Guardian) -> Value {
         .unwrap_or_else(|e| panic!("status is not JSON ({e}): {}", outcome.stdout))
 }
 
+/// The status, or None while the guardian does not answer yet (exit 3: its socket is
+/// bound a moment after it starts): for waits.
+pub fn try_status_of(g: &Guardian) -> Option<Value> {
+    let outcome = client(&["status", g.name(), "--json"]);
+    if outcome.code == Some(3) {
+        return None;
+    }
+    g.check(
+        outcome.code == Some(0),
+        &format!("status to answer: {}", describe(&outcome)),
+    );
+    serde_json::from_str(&outcome.stdout).ok()
+}
+
 /// A PID field of a status (`main_pid`), if it is not null.
 pub fn pid_field(status: &Value, field: &str) -> Option<Pid> {
     status[field].as_i64().map(|pid| Pid::from_raw(pid as i32))
@@ -202,10 +216,17 @@ fn client_ok(g: &Guardian, args: &[&str]) -> Outcome {
     outcome
 }
 
+/// Waits until the guardian has bound its socket (a moment after it starts).
+pub fn wait_for_socket(g: &Guardian) {
+    g.wait_until(PATIENCE, "the control socket", || {
+        socket_of(g.name()).exists()
+    });
+}
+
 /// Waits until `/status` says `state`, and returns it.
 pub fn wait_for_state(g: &Guardian, state: &str) -> Value {
     g.wait_for(PATIENCE, &format!("status to say {state}"), || {
-        let status = status_of(g);
+        let status = try_status_of(g)?;
         (status["state"] == state).then_some(status)
     })
 }
@@ -219,6 +240,7 @@ fn answers_every_request_through_the_client_and_curl(view: View) {
     let g = b.arg("-c").app(app).start();
     let name = g.name().to_owned();
     let first = g.wait_for_pids("pids", 1)[0];
+    wait_for_socket(&g);
 
     let status = status_of(&g);
     g.check(status["state"] == "running", "running");
@@ -319,7 +341,7 @@ fn exit_through_curl_ends_the_guardian_with_0_and_removes_the_socket(view: View)
     let g = b.arg("-c").app(app).start();
     let pid = g.wait_for_pids("pids", 1)[0];
     let socket = socket_of(g.name());
-    g.check(socket.exists(), "the socket exists to begin with");
+    wait_for_socket(&g);
 
     let reply = curl_json(&g, "POST", "/exit", 202);
     g.check(reply["ok"] == true, &format!("ok: {reply}"));
@@ -340,7 +362,7 @@ fn status_names_the_daemon_after_a_daemonize_handover(view: View) {
     let daemon = g.wait_for_pids("daemons", 1)[0];
     g.wait_until(PATIENCE, "the starter to exit", || !is_alive(starter));
     let status = g.wait_for(PATIENCE, "status to name the daemon", || {
-        let status = status_of(&g);
+        let status = try_status_of(&g)?;
         (pid_field(&status, "main_pid") == Some(daemon)).then_some(status)
     });
     g.check(
@@ -375,17 +397,27 @@ fn status_shows_the_backoff_with_no_main_pid(view: View) {
         status["last_exit"]["code"] == 1 && status["restarts"].as_u64() >= Some(1),
         &format!("the last exit was code 1, after a restart: {status}"),
     );
-    let text = client_ok(&g, &["status", g.name()]).stdout;
+    // The app runs for a moment between backoffs: each view below is waited for.
+    g.wait_until(PATIENCE, "the status for a person to say so", || {
+        client_ok(&g, &["status", g.name()])
+            .stdout
+            .contains("backing off: next start in")
+    });
+    let samples = g.wait_for(PATIENCE, "the metrics to say backing_off", || {
+        let samples = metrics_of(&g);
+        let backing_off = samples.iter().any(|(name, labels, value)| {
+            name == "supervisor_state"
+                && *value == 1.0
+                && labels
+                    .get(1)
+                    .is_some_and(|(_, state)| state == "backing_off")
+        });
+        backing_off.then_some(samples)
+    });
     g.check(
-        text.contains("backing off: next start in"),
-        &format!("the status for a person says so: {text}"),
-    );
-    let (code, body) = curl(&g, "GET", "/metrics");
-    g.check(code == 200, "metrics answer");
-    let samples = check_exposition(&body);
-    g.check(
-        value_of(&samples, "supervisor_main_pid").is_none(),
-        "no main PID sample while backing off",
+        value_of(&samples, "supervisor_main_pid").is_none()
+            && value_of(&samples, "supervisor_up") == Some(0.0),
+        "no main PID sample and up 0 while backing off",
     );
     // Negative control of the PID: each recorded start was a process of its own.
     let pids = g.wait_for_pids("pids", 2);
@@ -534,6 +566,7 @@ fn metrics_are_prometheus_text_and_count_a_restart(view: View) {
     let app = payloads::record_pid_then_sleep(&b.dir());
     let g = b.arg("-c").app(app).start();
     let first = g.wait_for_pids("pids", 1)[0];
+    wait_for_socket(&g);
     let samples = g.wait_for(PATIENCE, "the main PID in the metrics", || {
         let samples = metrics_of(&g);
         (value_of(&samples, "supervisor_main_pid") == Some(first.as_raw().into()))
@@ -752,7 +785,7 @@ fn refuses_bad_requests_with_json_errors_and_leaves_the_app_alone(view: View) {
     let app = payloads::record_pid_then_sleep(&b.dir());
     let g = b.arg("-c").app(app).start();
     let pid = g.wait_for_pids("pids", 1)[0];
-    g.wait_until(PATIENCE, "the socket", || socket_of(g.name()).exists());
+    wait_for_socket(&g);
 
     check_error(
         &g,
@@ -851,7 +884,7 @@ fn idle_connections_block_neither_a_restart_nor_status(view: View) {
     let app = payloads::record_pid_then_sleep(&b.dir());
     let g = b.arg("-c").app(app).start();
     let first = g.wait_for_pids("pids", 1)[0];
-    g.wait_until(PATIENCE, "the socket", || socket_of(g.name()).exists());
+    wait_for_socket(&g);
     let idle: Vec<UnixStream> = (0..50)
         .map(|_| UnixStream::connect(socket_of(g.name())).expect("connect"))
         .collect();
@@ -860,7 +893,7 @@ fn idle_connections_block_neither_a_restart_nor_status(view: View) {
     let second = g.wait_for_pids("pids", 2)[1];
     let asked = Instant::now();
     let status = g.wait_for(PATIENCE, "status to name the new main PID", || {
-        let status = status_of(&g);
+        let status = try_status_of(&g)?;
         (pid_field(&status, "main_pid") == Some(second)).then_some(status)
     });
     g.check(
@@ -905,7 +938,7 @@ fn status_without_a_name_lists_every_guardian(view: View) {
     let pid1 = g1.wait_for_pids("pids", 1)[0];
     let pid2 = g2.wait_for_pids("pids", 1)[0];
     for g in [&g1, &g2] {
-        g.wait_until(PATIENCE, "the socket", || socket_of(g.name()).exists());
+        wait_for_socket(g);
     }
     let all = client(&["status"]);
     for (g, pid) in [(&g1, pid1), (&g2, pid2)] {

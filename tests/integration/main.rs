@@ -29,6 +29,7 @@ mod payloads;
 mod capabilities;
 mod cli;
 mod control;
+mod control_upgrade;
 mod credentials;
 mod daemonize;
 mod daemons;
