@@ -28,6 +28,8 @@ mod payloads;
 
 mod capabilities;
 mod cli;
+mod control;
+mod control_upgrade;
 mod credentials;
 mod daemonize;
 mod daemons;

@@ -104,6 +104,45 @@ while kill -0 $sleeper 2>/dev/null; do wait $sleeper; done
     ]
 }
 
+/// Like `unicorn_like`, but a copy started by USR2 holds back: it has its child (so it
+/// looks like a master with workers) but writes neither the pid file `$2` nor `masters`
+/// until the file `go` exists in the temp dir. An upgrade with `-P` waits for it meanwhile.
+/// On QUIT a master waits for its child to die before it exits or, with
+/// `leaves_worker_behind`, exits at once and leaves it running (a worker still busy).
+pub fn unicorn_like_waiting_for_go(
+    dir: &Path,
+    pidfile: &Path,
+    leaves_worker_behind: bool,
+) -> Vec<String> {
+    let script = dir.join("unicorn-go.sh");
+    let on_quit = if leaves_worker_behind {
+        "exit 0"
+    } else {
+        "kill $sleeper; wait $sleeper; exit 0"
+    };
+    std::fs::write(
+        &script,
+        format!(
+            r#"dir=$1; pidfile=$2; copy=$3
+trap 'env --default-signal=QUIT,INT /bin/sh "$0" "$dir" "$pidfile" copy &' USR2
+trap '{on_quit}' QUIT
+sleep 600 & sleeper=$!
+if [ "$copy" = copy ]; then while [ ! -e "$dir/go" ]; do sleep 0.05; done; fi
+echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
+echo $$ >> "$dir/masters"
+while kill -0 $sleeper 2>/dev/null; do wait $sleeper; done
+"#
+        ),
+    )
+    .expect("failed to write the unicorn-like script");
+    vec![
+        "/bin/sh".into(),
+        script.display().to_string(),
+        dir.display().to_string(),
+        pidfile.display().to_string(),
+    ]
+}
+
 /// Records every forwarded signal in `signals`, then appends its PID to `pids` and idles.
 /// QUIT keeps its default action (the app dies of it).
 pub fn record_signals(dir: &Path) -> Vec<String> {
