@@ -45,6 +45,10 @@ struct Connection {
     answer: Option<(Vec<u8>, usize)>,
     /// The outcome this connection waits for (a stop, an upgrade): no idle limit then.
     awaiting: Option<state::Request>,
+    /// The peer may not use the socket: its request is read, then refused. Answering
+    /// before the request is read would close a socket with unread data, which resets
+    /// the connection and can destroy the answer on its way.
+    forbidden: bool,
     deadline: Instant,
 }
 
@@ -139,7 +143,15 @@ impl ControlSocket {
                 if connection.answer.is_some() {
                     connection.write_some();
                 } else if let Some(request) = connection.read_some(now) {
-                    requests.push((connection.id, request));
+                    if connection.forbidden {
+                        connection.start_answer(&Response::refusal(
+                            403,
+                            "forbidden",
+                            "only root and members of the control group may use this socket",
+                        ));
+                    } else {
+                        requests.push((connection.id, request));
+                    }
                 }
             }
         }
@@ -163,22 +175,16 @@ impl ControlSocket {
             }
             let id = self.next_id;
             self.next_id += 1;
-            let mut connection = Connection {
+            let forbidden = !self.allowed(&stream);
+            self.connections.push(Connection {
                 id,
                 stream,
                 received: Vec::new(),
                 answer: None,
                 awaiting: None,
+                forbidden,
                 deadline: now + IDLE_LIMIT,
-            };
-            if !self.allowed(&connection.stream) {
-                connection.start_answer(&Response::refusal(
-                    403,
-                    "forbidden",
-                    "only root and members of the control group may use this socket",
-                ));
-            }
-            self.connections.push(connection);
+            });
         }
     }
 

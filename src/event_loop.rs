@@ -97,6 +97,7 @@ pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> 
         switch_children: Vec::new(),
         killing: false,
         detached: setup.detached,
+        asking: None,
         lock: setup.lock,
         guardian: Pid::this(),
         exit: None,
@@ -130,6 +131,8 @@ struct EventLoop<'a> {
     killing: bool,
     /// With `-f`: the shell waiting for the first start.
     detached: Option<Detached>,
+    /// The connection whose request is being dispatched: a `Reply` goes to it.
+    asking: Option<ConnectionId>,
     lock: &'a InstanceLock,
     guardian: Pid,
     exit: Option<i32>,
@@ -231,7 +234,11 @@ impl EventLoop<'_> {
             WireRequest::Reload => Request::Reload,
         };
         self.control.wait_for(connection, command);
-        self.dispatch(Event::Requested(command), now)
+        // A `Reply` during this dispatch is for this connection alone.
+        self.asking = Some(connection);
+        let outcome = self.dispatch(Event::Requested(command), now);
+        self.asking = None;
+        outcome
     }
 
     /// Executes the guardian's binary again, handing over the app (see `reexec`). Only
@@ -265,6 +272,21 @@ impl EventLoop<'_> {
             program.display(),
             errno.desc()
         ));
+    }
+
+    /// A command's answer: 200 with what happened and the status after, or 409 and why.
+    fn command_response(&self, outcome: Result<String, String>) -> Response {
+        match outcome {
+            Ok(message) => Response::json(
+                200,
+                &CommandReply {
+                    ok: true,
+                    message,
+                    status: self.status(Instant::now()),
+                },
+            ),
+            Err(message) => Response::refusal(409, "refused", &message),
+        }
     }
 
     fn status(&self, now: Instant) -> crate::protocol::Status {
@@ -384,7 +406,10 @@ impl EventLoop<'_> {
         });
         // Only a running app hands over; during a stop the app removing its pid file is
         // no news worth a warning.
-        let running = matches!(self.machine.state(), State::Running { .. });
+        let running = matches!(
+            self.machine.state(),
+            State::Running { .. } | State::Switching { .. }
+        );
         let hint = (self.config.main_pidfile.as_deref())
             .filter(|_| running)
             .map(read_pid_hint);
@@ -474,18 +499,14 @@ impl EventLoop<'_> {
                     let (new, ready) = self.probe_switch(main);
                     self.dispatch(Event::Probed { new, ready }, Instant::now())?;
                 }
+                Action::Reply { outcome } => {
+                    let response = self.command_response(outcome);
+                    if let Some(connection) = self.asking.take() {
+                        self.control.answer(connection, &response);
+                    }
+                }
                 Action::Answer { request, outcome } => {
-                    let response = match outcome {
-                        Ok(message) => Response::json(
-                            200,
-                            &CommandReply {
-                                ok: true,
-                                message,
-                                status: self.status(Instant::now()),
-                            },
-                        ),
-                        Err(message) => Response::refusal(409, "refused", &message),
-                    };
+                    let response = self.command_response(outcome);
                     self.control.answer_all(request, &response);
                 }
             }

@@ -345,7 +345,7 @@ pub struct Status {
     /// The running guardian's version (after a `reexec`, the new binary's).
     pub version: String,
     /// `starting`, `running`, `clearing`, `backing_off`, `stopping`, `stopped`, `upgrading`,
-    /// `exited`.
+    /// `reloading`, `exited`.
     pub state: String,
     pub main_pid: Option<i32>,
     pub guardian_pid: i32,
@@ -417,7 +417,7 @@ pub struct Metrics {
 
 /// The states [`Status::state`] and [`Metrics::state`] name. `supervisor_state` has one
 /// sample for each, so a query sees a state at 0 rather than no series at all.
-pub const STATES: [&str; 8] = [
+pub const STATES: [&str; 9] = [
     "starting",
     "running",
     "clearing",
@@ -425,6 +425,7 @@ pub const STATES: [&str; 8] = [
     "stopping",
     "stopped",
     "upgrading",
+    "reloading",
     "exited",
 ];
 

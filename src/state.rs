@@ -249,7 +249,13 @@ pub enum Action {
     Probe {
         main: Pid,
     },
-    /// Answer the clients waiting for `request`: done (`Ok`, with what happened) or not.
+    /// Answer the one client whose request is being handled now, and only it: a refusal,
+    /// or "already so". Nothing else is waiting for this.
+    Reply {
+        outcome: Result<String, String>,
+    },
+    /// Answer every client waiting for `request` to be done: done (`Ok`, with what
+    /// happened) or failed.
     Answer {
         request: Request,
         outcome: Result<String, String>,
@@ -522,8 +528,8 @@ impl Machine {
             (State::Spawning { .. }, Event::StopRequested) => {
                 (kill_under_way(AfterStop::Exit), vec![KillCgroup])
             }
-            (State::Spawning { .. }, Event::Requested(request)) => {
-                (unchanged, vec![answer_err(request, "the app is starting")])
+            (State::Spawning { .. }, Event::Requested(_)) => {
+                (unchanged, vec![reply_err("the app is starting")])
             }
             (
                 State::Spawning { .. },
@@ -595,12 +601,9 @@ impl Machine {
             (State::Clearing { .. }, Event::Requested(Request::Exit)) => {
                 (kill_under_way(AfterStop::Exit), Vec::new())
             }
-            (State::Clearing { .. }, Event::Requested(request)) => (
+            (State::Clearing { .. }, Event::Requested(_)) => (
                 unchanged,
-                vec![answer_err(
-                    request,
-                    "the app just failed and is being cleared",
-                )],
+                vec![reply_err("the app just failed and is being cleared")],
             ),
             (
                 State::Clearing { .. },
@@ -628,8 +631,8 @@ impl Machine {
                 self.start_requested = Some(request);
                 (State::Spawning { first: false }, vec![Spawn])
             }
-            (State::BackingOff { .. }, Event::Requested(request)) => {
-                (unchanged, vec![answer_err(request, "no app running")])
+            (State::BackingOff { .. }, Event::Requested(_)) => {
+                (unchanged, vec![reply_err("no app running")])
             }
             (
                 State::BackingOff { .. },
@@ -720,8 +723,8 @@ impl Machine {
                     Vec::new(),
                 )
             }
-            (State::Stopping { .. }, Event::Requested(request)) => {
-                (unchanged, vec![answer_err(request, "the app is stopping")])
+            (State::Stopping { .. }, Event::Requested(_)) => {
+                (unchanged, vec![reply_err("the app is stopping")])
             }
             // The app is still running while it stops: a HUP or USR1 still means something.
             (
@@ -744,11 +747,11 @@ impl Machine {
                 (State::Spawning { first: false }, vec![Spawn])
             }
             (State::Stopped, Event::Requested(Request::Stop)) => {
-                (unchanged, vec![answer_ok(Request::Stop, "already stopped")])
+                (unchanged, vec![reply_ok("already stopped")])
             }
             (State::Stopped, Event::StopRequested | Event::Requested(Request::Exit)) => exit(0),
-            (State::Stopped, Event::Requested(request)) => {
-                (unchanged, vec![answer_err(request, "the app is stopped")])
+            (State::Stopped, Event::Requested(_)) => {
+                (unchanged, vec![reply_err("the app is stopped")])
             }
             (
                 State::Stopped,
@@ -799,10 +802,7 @@ impl Machine {
             Request::Exit => self.stop(main, now, AfterStop::Exit),
             Request::Start => (
                 self.state,
-                vec![answer_ok(
-                    Request::Start,
-                    &format!("already running, main PID {main}"),
-                )],
+                vec![reply_ok(&format!("already running, main PID {main}"))],
             ),
             Request::Upgrade | Request::Reload => {
                 let (kind, signal) = match request {
@@ -954,17 +954,14 @@ impl Machine {
             }
             Event::Requested(Request::Start) => (
                 state(switch),
-                vec![answer_ok(
-                    Request::Start,
-                    &format!("already running, main PID {main}"),
-                )],
+                vec![reply_ok(&format!("already running, main PID {main}"))],
             ),
-            Event::Requested(request @ (Request::Upgrade | Request::Reload)) => (
+            Event::Requested(Request::Upgrade | Request::Reload) => (
                 state(switch),
-                vec![answer_err(
-                    request,
-                    &format!("a {} is already under way", switch.kind.describe()),
-                )],
+                vec![reply_err(&format!(
+                    "an {} is already under way",
+                    switch.kind.describe()
+                ))],
             ),
             Event::Spawned { .. }
             | Event::SpawnFailed(_)
@@ -1152,6 +1149,18 @@ fn kill_under_way(then: AfterStop) -> State {
         main: None,
         kill_at: None,
         then,
+    }
+}
+
+fn reply_ok(message: &str) -> Action {
+    Action::Reply {
+        outcome: Ok(message.to_owned()),
+    }
+}
+
+fn reply_err(message: &str) -> Action {
+    Action::Reply {
+        outcome: Err(message.to_owned()),
     }
 }
 
@@ -2188,15 +2197,14 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_second_upgrade_while_one_is_under_way() {
+    fn refuses_a_second_upgrade_to_its_asker_alone() {
         let mut scenario = upgrading();
         let actions = scenario.handle(Event::Requested(Request::Upgrade), 10);
-        assert!(matches!(
-            &actions[..],
-            [Action::Answer {
-                request: Request::Upgrade,
-                outcome: Err(_)
-            }]
-        ));
+        // A `Reply`, not an `Answer`: whoever waits for the first upgrade keeps waiting.
+        assert!(
+            matches!(&actions[..], [Action::Reply { outcome: Err(_) }]),
+            "{actions:?}"
+        );
+        assert!(matches!(scenario.state(), State::Switching { .. }));
     }
 }

@@ -233,9 +233,6 @@ fn a_second_upgrade_is_refused_without_failing_the_first(view: View) {
     );
 }
 #[test]
-#[ignore = "bug: the refusal of a second upgrade (state.rs, Switching + Requested(Upgrade)) \
-            is sent with ControlSocket::answer_all(Upgrade), which also answers the first \
-            client, still waiting, with 409 'a upgrade is already under way'"]
 fn a_second_upgrade_is_refused_without_failing_the_first_v2() {
     a_second_upgrade_is_refused_without_failing_the_first(View::V2);
 }
@@ -355,9 +352,6 @@ fn adopts_the_pidfile_master_when_the_old_one_leaves_a_worker_behind(view: View)
     );
 }
 #[test]
-#[ignore = "bug: while Switching, the -P file is not read when the old master exits \
-            (event_loop.rs, `let running = matches!(state, State::Running { .. })` before \
-            `read_pid_hint`), so two orphans give no successor and the cgroup is killed"]
 fn adopts_the_pidfile_master_when_the_old_one_leaves_a_worker_behind_v2() {
     adopts_the_pidfile_master_when_the_old_one_leaves_a_worker_behind(View::V2);
 }
