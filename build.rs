@@ -3,7 +3,7 @@
 //! from `--help`. It does not install or copy them anywhere: `packaging/build-deb` asks
 //! cargo where `OUT_DIR` is (`--message-format=json`) and hands them to cargo-deb.
 //!
-//! The hand-written sections (EXIT STATUS, RESTARTS, SIGNALS, FILES) restate DESIGN.md
+//! The hand-written sections (EXIT STATUS, RESTARTS, SIGNALS, CONTROL SOCKET, FILES) restate DESIGN.md
 //! sections 6, 7 and 9; change them with the code they describe.
 
 use std::fs::File;
@@ -149,12 +149,66 @@ fn hand_written_sections() -> Roff {
          that dies of it is not restarted.",
     );
 
+    roff.control("SH", ["CONTROL SOCKET"]);
+    roff.text([roman(
+        "A running guardian answers HTTP/1.1 with JSON on the unix socket \
+         /run/supervisor/NAME.sock (--control), mode 0600 root, or 0660 with \
+         --control-group, whose members may use it too (checked with SO_PEERCRED). The \
+         client is the same binary: supervisor COMMAND [NAME] [--control PATH] [--json]; \
+         it exits 0 done, 1 refused or failed, 2 usage error, 3 not running.",
+    )]);
+    item(
+        &mut roff,
+        "status",
+        "GET /status: state, main PID, uptime, restarts, last exit, cgroup and its processes. Without NAME: every guardian in /run/supervisor.",
+    );
+    item(
+        &mut roff,
+        "GET /metrics",
+        "Prometheus text: up, state, restarts, main PID changes, last exit, start time, and the cgroup's memory, CPU and process count where the hierarchy has them.",
+    );
+    item(
+        &mut roff,
+        "signal SIG",
+        "POST /signal/SIG: sends SIG to the main process.",
+    );
+    item(
+        &mut roff,
+        "stop, start, restart",
+        "POST /stop, /start, /restart: stop the app (the guardian stays), start it again, or both; answered once done.",
+    );
+    item(
+        &mut roff,
+        "upgrade",
+        "POST /upgrade: sends --upgrade-signal (USR2), waits for a new master that is ready (it has children, and the -P file names it if there is one), sends WINCH (with --upgrade-winch) and QUIT to the old master, and adopts the new one when the old exits. If none is ready within --upgrade-timeout, the old master keeps serving (HUP if WINCH was sent) and the answer says why. A new master that dies within a few milliseconds is only noticed at the timeout.",
+    );
+    item(
+        &mut roff,
+        "reload",
+        "POST /reload: sends --reload-signal (HUP; USR2 for haproxy -W) and waits for a new worker of the main process.",
+    );
+    item(
+        &mut roff,
+        "reexec",
+        "POST /reexec: the guardian executes its own binary again (after a package upgrade), keeping its PID, the app and its counts.",
+    );
+    item(
+        &mut roff,
+        "exit",
+        "POST /exit: stop the app and the guardian.",
+    );
+
     roff.control("SH", ["FILES"]);
     item(
         &mut roff,
         "/run/supervisor/NAME.lock",
         "Held (flock) for the guardian's whole life: a second guardian with the same \
          --name refuses to start and names the holder's PID.",
+    );
+    item(
+        &mut roff,
+        "/run/supervisor/NAME.sock",
+        "The control socket (see CONTROL SOCKET).",
     );
     item(
         &mut roff,
