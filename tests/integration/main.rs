@@ -32,6 +32,7 @@ mod credentials;
 mod daemonize;
 mod daemons;
 mod delegation;
+mod faults;
 mod fork_mode;
 mod forwarding;
 mod handover;
