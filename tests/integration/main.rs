@@ -26,6 +26,7 @@ macro_rules! in_views {
 mod harness;
 mod payloads;
 
+mod bad_input;
 mod capabilities;
 mod cli;
 mod credentials;
