@@ -26,6 +26,7 @@ macro_rules! in_views {
 mod harness;
 mod payloads;
 
+mod bad_input;
 mod capabilities;
 mod cli;
 mod control;
@@ -34,6 +35,7 @@ mod credentials;
 mod daemonize;
 mod daemons;
 mod delegation;
+mod faults;
 mod fork_mode;
 mod forwarding;
 mod handover;

@@ -236,6 +236,57 @@ pub fn fork_during_stop(dir: &Path) -> Vec<String> {
     )
 }
 
+/// Ignores TERM, starts two children that append their PIDs to `children` and stop
+/// themselves (SIGSTOP), appends its own PID to `pids` and stops itself too; once
+/// continued it becomes `sleep` (TERM still ignored, as in its children).
+pub fn stop_itself_and_children(dir: &Path) -> Vec<String> {
+    sh(
+        "stopped",
+        r#"trap '' TERM; for i in 1 2; do sh -c 'echo $$ >> "$1/children"; kill -STOP $$; exec sleep 600' child "$1" & done; echo $$ >> "$1/pids"; kill -STOP $$; exec sleep 600"#,
+        dir,
+    )
+}
+
+/// Two stormers fork short-lived subshells (`(exit 0) &`) as fast as they can, reaping
+/// them every 50 and recording their count in `storm.<pid>`; each stops after 20 s (by
+/// `/proc/uptime`, read without a fork), so the storm is bounded in time and in live
+/// processes. The main process records forwarded signals in `signals`, appends its PID
+/// to `pids` and idles.
+pub fn fork_storm(dir: &Path) -> Vec<String> {
+    let stormer = r#"read -r t _ < /proc/uptime; end=$((${t%.*} + 20)); n=0; while :; do (exit 0) & n=$((n + 1)); if [ $((n % 50)) -eq 0 ]; then wait; echo $n > "$1/storm.$$"; read -r t _ < /proc/uptime; [ ${t%.*} -ge $end ] && exit 0; fi; done"#;
+    sh(
+        "fork-storm",
+        &format!(
+            r#"for i in 1 2; do sh -c '{stormer}' stormer "$1" & done; {RECORD_FORWARDED}; echo $$ >> "$1/pids"; {IDLE}"#
+        ),
+        dir,
+    )
+}
+
+/// Like `daemonize_and_record_signals`, but the daemon starts a session of its own
+/// (`setsid`, as real daemons do), so that no process is left in the starter's session or
+/// process group and the starter's PID can be recycled once it is reaped.
+pub fn daemonize_in_new_session_and_record_signals(dir: &Path) -> Vec<String> {
+    let daemon = format!(r#"{RECORD_FORWARDED}; echo $$ >> "$1/daemons"; {IDLE}"#);
+    sh(
+        "daemonize-setsid",
+        &format!(r#"echo $$ >> "$1/starters"; setsid sh -c '{daemon}' daemon "$1" & exit 0"#),
+        dir,
+    )
+}
+
+/// Makes the `-P` file `$2` a FIFO, appends its PID to `pids` and exits 1: a guardian
+/// that opened the hint without O_NONBLOCK would hang.
+pub fn main_pidfile_is_a_fifo(dir: &Path, main_pidfile: &Path) -> Vec<String> {
+    let mut app = sh(
+        "fifo-pidfile",
+        r#"rm -f "$2"; mkfifo "$2"; echo $$ >> "$1/pids"; exit 1"#,
+        dir,
+    );
+    app.push(main_pidfile.display().to_string());
+    app
+}
+
 /// Copies its own `/proc/self/status` (read by the shell itself, no child) to `status`,
 /// then exits 0.
 pub fn report_credentials(dir: &Path) -> Vec<String> {
