@@ -185,9 +185,6 @@ impl Drop for ForeignCgroup {
 }
 
 #[test]
-#[ignore = "bug: adopts the foreign process as its app (open_app_cgroup in src/main.rs treats \
-            any populated cgroup as its dead predecessor's), kills it on stop and removes \
-            the foreign cgroup (Hierarchy::adopt sets created: true)"]
 fn cgroup_holding_a_foreign_process_is_refused_and_left_alone() {
     let foreign = ForeignCgroup::create();
     let sleeper = foreign.sleeper.pid();
