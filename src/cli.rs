@@ -175,6 +175,9 @@ pub enum ClientCommand {
     Reload(Target),
     /// Stop the app and the guardian
     Exit(Target),
+    /// Execute the guardian's binary again (after an upgrade of it), keeping its PID and
+    /// the app running
+    Reexec(Target),
 }
 
 /// Which guardian a request goes to, and how to show the answer.

@@ -28,8 +28,8 @@ pub const EXIT_USAGE: i32 = 2;
 /// No guardian: no socket, or nothing answers on it.
 pub const EXIT_NOT_RUNNING: i32 = 3;
 
-/// How long to wait for an answer. An upgrade or a reload is answered only once the new
-/// master or workers are up, which can take as long as the guardian's upgrade timeout.
+/// How long to wait for an answer. A command is answered once it is done: a stop or a
+/// restart can take the app's stop timeout, an upgrade or a reload the upgrade timeout.
 const TIMEOUT: Duration = Duration::from_secs(10);
 const SLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -118,9 +118,18 @@ impl Call {
                 let short = name.strip_prefix("SIG").unwrap_or(name);
                 command_call(&format!("/signal/{short}"), target)
             }
-            ClientCommand::Stop(target) => command_call("/stop", target),
-            ClientCommand::Start(target) => command_call("/start", target),
-            ClientCommand::Restart(target) => command_call("/restart", target),
+            ClientCommand::Stop(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/stop", target)
+            },
+            ClientCommand::Start(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/start", target)
+            },
+            ClientCommand::Restart(target) => Call {
+                timeout: SLOW_TIMEOUT,
+                ..command_call("/restart", target)
+            },
             ClientCommand::Upgrade(target) => Call {
                 timeout: SLOW_TIMEOUT,
                 ..command_call("/upgrade", target)
@@ -130,6 +139,7 @@ impl Call {
                 ..command_call("/reload", target)
             },
             ClientCommand::Exit(target) => command_call("/exit", target),
+            ClientCommand::Reexec(target) => command_call("/reexec", target),
         })
     }
 
@@ -564,6 +574,7 @@ mod tests {
     fn status() -> Status {
         Status {
             name: "web".to_owned(),
+            version: "0.1.0".into(),
             state: "running".to_owned(),
             main_pid: Some(1234),
             guardian_pid: 1200,
@@ -735,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_and_reload_wait_longer_than_the_rest() {
+    fn commands_that_wait_for_the_app_wait_longer_than_questions() {
         let timeout = |command| Call::from_command(command).map(|call| call.timeout);
         assert_eq!(
             timeout(ClientCommand::Upgrade(target(None, None, false))),
@@ -747,6 +758,10 @@ mod tests {
         );
         assert_eq!(
             timeout(ClientCommand::Restart(target(None, None, false))),
+            Ok(SLOW_TIMEOUT)
+        );
+        assert_eq!(
+            timeout(ClientCommand::Status(target(None, None, false))),
             Ok(TIMEOUT)
         );
     }

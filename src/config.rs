@@ -14,6 +14,7 @@ use crate::credentials::{Capabilities, Credentials, CredentialsError, Privileges
 use crate::instance_lock::RUN_DIR;
 use crate::log::{Target, Verbosity};
 use crate::policy::RestartPolicy;
+use crate::protocol::socket_path;
 use crate::state::Settings;
 
 /// The longest name accepted: it becomes a file name and a cgroup name.
@@ -38,6 +39,8 @@ pub struct Config {
     pub cgroup: Option<PathBuf>,
     pub settings: Settings,
     pub control: Control,
+    /// This binary and the arguments it was started with: what `reexec` executes again.
+    pub own_command: (PathBuf, Vec<OsString>),
 }
 
 /// Where the control socket listens and who may use it besides root.
@@ -101,7 +104,11 @@ impl std::fmt::Display for Problem {
 }
 
 impl Config {
-    pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
+    /// `own_command`: the binary's path (read before anything could replace it) and argv.
+    pub fn from_cli(
+        cli: Cli,
+        own_command: (PathBuf, Vec<OsString>),
+    ) -> Result<Config, ConfigError> {
         let mut command = cli.command.into_iter();
         // clap requires at least one value, so this never falls back.
         let typed = command.next().unwrap_or_default();
@@ -143,6 +150,7 @@ impl Config {
         let mut success = BTreeSet::from([0]);
         success.extend(cli.success);
         Ok(Config {
+            own_command,
             cgroup: cli.cgroup,
             program,
             args: command.collect(),
@@ -172,7 +180,7 @@ impl Config {
             control: Control {
                 socket: cli
                     .control
-                    .unwrap_or_else(|| Path::new(RUN_DIR).join(format!("{name}.sock"))),
+                    .unwrap_or_else(|| socket_path(Path::new(RUN_DIR), &name)),
                 group: control_group,
             },
             name,
@@ -220,7 +228,10 @@ mod tests {
     use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config, ConfigError> {
-        Config::from_cli(Cli::try_parse_from(args).expect("valid command line"))
+        Config::from_cli(
+            Cli::try_parse_from(args).expect("valid command line"),
+            (PathBuf::from("/usr/sbin/supervisor"), Vec::new()),
+        )
     }
 
     #[test]

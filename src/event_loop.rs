@@ -20,14 +20,16 @@ use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
 use crate::control::{ConnectionId, ControlSocket};
 use crate::detach::Detached;
+use crate::instance_lock::InstanceLock;
 use crate::log::Log;
 use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint, strays};
 use crate::policy::{AppStatus, ExitKind};
 use crate::protocol::{CommandReply, Request as WireRequest, Response, render_metrics};
+use crate::reexec::{self, Resume};
 use crate::report;
 use crate::signals::{Incoming, Signals};
 use crate::spawn::Spawner;
-use crate::state::{Action, Event, Machine, Request, State};
+use crate::state::{Action, Event, Machine, Request, State, Stats};
 
 /// On v1 there is no `cgroup.kill`: a process may fork between our read of
 /// `cgroup.procs` and the kill, so a kill under way is repeated this often until the
@@ -42,34 +44,63 @@ struct MainProcess {
     pidfd: OwnedFd,
 }
 
+/// How the loop begins.
+pub enum Start {
+    /// A new app.
+    Spawn,
+    /// An app that already runs (its guardian died, or this one re-executed itself):
+    /// `main` is its main process, `stats` and `run` what is known of it so far.
+    Adopt {
+        main: Pid,
+        stats: Stats,
+        run: Duration,
+    },
+}
+
+/// What the set-up made for the loop.
+pub struct Setup<'a> {
+    pub cgroup: &'a AppCgroup,
+    pub signals: Signals,
+    pub detached: Option<Detached>,
+    /// The name lock: a `reexec` hands it to the new image.
+    pub lock: &'a InstanceLock,
+    pub start: Start,
+}
+
 /// Runs the app until the machine says to exit; returns the guardian's exit code.
-pub fn run(
-    config: &Config,
-    log: &Log,
-    cgroup: &AppCgroup,
-    signals: Signals,
-    control: ControlSocket,
-    detached: Option<Detached>,
-) -> Result<i32> {
+pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> Result<i32> {
+    let cgroup = setup.cgroup;
     let spawner = Spawner::new(config, cgroup.open_procs_for_entry()?)?;
-    let (machine, actions) = Machine::start(config.settings.clone());
+    let adopted = matches!(setup.start, Start::Adopt { .. });
+    let (machine, actions) = match setup.start {
+        Start::Spawn => Machine::start(config.settings.clone()),
+        Start::Adopt { main, stats, run } => {
+            let now = Instant::now();
+            let since = now.checked_sub(run).unwrap_or(now);
+            Machine::adopt(config.settings.clone(), main, stats, since)
+        }
+    };
     let mut event_loop = EventLoop {
         config,
         log,
         cgroup,
         cgroup_events: cgroup.open_events()?,
-        signals,
+        signals: setup.signals,
         control,
         spawner,
         machine,
         main: None,
         switch_children: Vec::new(),
         killing: false,
-        detached,
+        detached: setup.detached,
+        lock: setup.lock,
         guardian: Pid::this(),
         exit: None,
     };
     event_loop.carry_out(actions)?;
+    if adopted && let Some(detached) = event_loop.detached.take() {
+        detached.report_started()?;
+    }
     while event_loop.exit.is_none() {
         event_loop.wait_and_dispatch()?;
     }
@@ -95,6 +126,7 @@ struct EventLoop<'a> {
     killing: bool,
     /// With `-f`: the shell waiting for the first start.
     detached: Option<Detached>,
+    lock: &'a InstanceLock,
     guardian: Pid,
     exit: Option<i32>,
 }
@@ -184,6 +216,10 @@ impl EventLoop<'_> {
                 self.reply(connection, 202, "exiting".to_owned(), now);
                 return self.dispatch(Event::Requested(Request::Exit), now);
             }
+            WireRequest::Reexec => {
+                self.reexec(connection, now);
+                return Ok(());
+            }
             WireRequest::Stop => Request::Stop,
             WireRequest::Start => Request::Start,
             WireRequest::Restart => Request::Restart,
@@ -192,6 +228,39 @@ impl EventLoop<'_> {
         };
         self.control.wait_for(connection, command);
         self.dispatch(Event::Requested(command), now)
+    }
+
+    /// Executes the guardian's binary again, handing over the app (see `reexec`). Only
+    /// with a running app: a stop, a backoff or an upgrade under way would be lost.
+    fn reexec(&mut self, connection: ConnectionId, now: Instant) {
+        let State::Running { main, since } = self.machine.state() else {
+            let message = "re-exec needs a running app (not starting, stopping or switching)";
+            self.control
+                .answer(connection, &Response::refusal(409, "busy", message));
+            return;
+        };
+        let resume = Resume {
+            main: main.as_raw(),
+            lock_fd: self.lock.raw_fd(),
+            stats: self.machine.stats(),
+            run_seconds: now.saturating_duration_since(since).as_secs_f64(),
+        };
+        let (program, argv) = &self.config.own_command;
+        self.reply(
+            connection,
+            202,
+            format!("re-executing {}", program.display()),
+            now,
+        );
+        self.control.flush();
+        self.log
+            .info(format_args!("re-executing {}", program.display()));
+        let errno = reexec::exec(program, argv, &resume);
+        self.log.warning(format_args!(
+            "unable to re-execute {}: {}",
+            program.display(),
+            errno.desc()
+        ));
     }
 
     fn status(&self, now: Instant) -> crate::protocol::Status {

@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub const RUN_DIR: &str = "/run/supervisor";
 
 pub struct InstanceLock {
-    _lock: Flock<File>,
+    lock: Flock<File>,
 }
 
 impl InstanceLock {
@@ -59,7 +60,28 @@ impl InstanceLock {
             .and_then(|()| lock.rewind())
             .and_then(|()| writeln!(lock, "{}", std::process::id()))
             .with_context(|| format!("failed to write {}", path.display()))?;
-        Ok(InstanceLock { _lock: lock })
+        Ok(InstanceLock { lock })
+    }
+
+    /// The lock a re-executed guardian inherited (`reexec`): flock(2) locks belong to the
+    /// open file description, which exec keeps. Close-on-exec again, so no app sees it.
+    pub fn inherited(fd: RawFd) -> Result<InstanceLock> {
+        // SAFETY: the descriptor was passed by the image we replaced, which held the lock
+        // on it; nothing else in this process owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        nix::fcntl::fcntl(
+            &file,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .context("failed to keep the inherited lock from the app")?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, errno)| errno)
+            .context("failed to hold the inherited lock")?;
+        Ok(InstanceLock { lock })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.lock.as_raw_fd()
     }
 }
 

@@ -221,6 +221,58 @@ fn check_hint(
     }
 }
 
+/// Why a running app cannot be adopted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdoptionRefused {
+    /// Nothing alive in the cgroup (it emptied meanwhile).
+    Empty,
+    /// Several processes of the cgroup have their parent outside it, and no `-P` file
+    /// says which is the main one.
+    Ambiguous(Vec<Pid>),
+}
+
+impl fmt::Display for AdoptionRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdoptionRefused::Empty => f.write_str("no live process in it"),
+            AdoptionRefused::Ambiguous(pids) => {
+                let pids: Vec<String> = pids.iter().map(Pid::to_string).collect();
+                write!(
+                    f,
+                    "several top-level processes ({}) and no -P file naming the main one",
+                    pids.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// The main process of an app found running in its cgroup (its guardian died): the PID
+/// of the `-P` file if it names a live member, else the one live member whose parent is
+/// outside the cgroup (the app's top process, reparented when its guardian died).
+pub fn choose_adoptee(
+    members: &[Member],
+    hint: Option<Result<Pid, HintRejection>>,
+) -> Result<Pid, AdoptionRefused> {
+    let live = |pid: Pid| members.iter().any(|m| m.pid == pid && !m.zombie);
+    if let Some(Ok(pid)) = hint
+        && pid.as_raw() > 1
+        && live(pid)
+    {
+        return Ok(pid);
+    }
+    let top: Vec<Pid> = members
+        .iter()
+        .filter(|m| !m.zombie && !members.iter().any(|other| other.pid == m.parent))
+        .map(|m| m.pid)
+        .collect();
+    match top[..] {
+        [] => Err(AdoptionRefused::Empty),
+        [pid] => Ok(pid),
+        _ => Err(AdoptionRefused::Ambiguous(top)),
+    }
+}
+
 /// The members that are neither `keep` nor descended from it (following parent links
 /// within the cgroup): what a failed main process left beside its successor.
 pub fn strays(members: &[Member], keep: Pid) -> Vec<Pid> {
@@ -249,6 +301,37 @@ pub fn strays(members: &[Member], keep: Pid) -> Vec<Pid> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn adopts_the_top_process_of_a_running_app_or_what_the_pid_file_names() {
+        let member = |pid: i32, parent: i32| Member {
+            pid: Pid::from_raw(pid),
+            parent: Pid::from_raw(parent),
+            zombie: false,
+        };
+        // The master (parent 1 since its guardian died) and its two workers.
+        let members = [member(50, 1), member(51, 50), member(52, 50)];
+        assert_eq!(choose_adoptee(&members, None), Ok(Pid::from_raw(50)));
+        assert_eq!(
+            choose_adoptee(&members, Some(Ok(Pid::from_raw(51)))),
+            Ok(Pid::from_raw(51)),
+            "the pid file decides"
+        );
+        assert_eq!(
+            choose_adoptee(&members, Some(Ok(Pid::from_raw(999)))),
+            Ok(Pid::from_raw(50)),
+            "a stale pid file does not"
+        );
+        let two_tops = [member(50, 1), member(60, 1)];
+        assert_eq!(
+            choose_adoptee(&two_tops, None),
+            Err(AdoptionRefused::Ambiguous(vec![
+                Pid::from_raw(50),
+                Pid::from_raw(60)
+            ]))
+        );
+        assert_eq!(choose_adoptee(&[], None), Err(AdoptionRefused::Empty));
+    }
+
     #[test]
     fn strays_are_what_does_not_descend_from_the_successor() {
         let member = |pid: i32, parent: i32| Member {

@@ -38,11 +38,17 @@ impl Placement {
                 delegated: None,
             });
         }
-        let own = hierarchy.own_cgroup()?;
-        Ok(Self::from_own(
-            own.filter(|own| own != Path::new("/") && hierarchy.is_delegated(own)),
-            name,
-        ))
+        let Some(mut own) = hierarchy.own_cgroup()? else {
+            return Ok(Self::from_own(None, name));
+        };
+        // A guardian that re-executed itself already lives in `<own>/supervisor`.
+        if own.file_name() == Some(GUARDIAN_SUBGROUP.as_ref())
+            && let Some(parent) = own.parent().filter(|p| hierarchy.is_delegated(p))
+        {
+            own = parent.to_owned();
+        }
+        let delegated = own != Path::new("/") && hierarchy.is_delegated(&own);
+        Ok(Self::from_own(delegated.then_some(own), name))
     }
 
     fn from_own(delegated: Option<PathBuf>, name: &str) -> Placement {

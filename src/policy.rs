@@ -21,12 +21,12 @@ pub enum AppStatus {
 
 impl AppStatus {
     /// The guardian's own exit code when it ends with the app (like tini and a shell:
-    /// the exit code, or 128 + the signal number).
+    /// the exit code, or 128 + the signal number; 1 when it is unknown).
     pub fn exit_code(self) -> i32 {
         match self {
             AppStatus::Code(code) => code,
             AppStatus::Signal(signal) => 128 + signal as i32,
-            AppStatus::Unknown => 0,
+            AppStatus::Unknown => 1,
         }
     }
 }
@@ -44,7 +44,7 @@ impl fmt::Display for AppStatus {
 /// What an end means, as the original tool defined it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitKind {
-    /// An exit code in the success list (or an unknown status): never restarts.
+    /// An exit code in the success list: never restarts.
     Clean,
     /// Any other exit code: restarts with `-e`.
     Error,
@@ -52,8 +52,10 @@ pub enum ExitKind {
     Deliberate,
     /// Death by any other signal (SEGV, ABRT, KILL, ...): restarts with `-c`.
     Crash,
-    /// The main process left processes behind and none of them could be named its
-    /// successor (none, or several): restarts with `-e` or `-c`.
+    /// The guardian cannot tell how the app ended: the main process left processes
+    /// behind and none of them could be named its successor (none, or several), or it
+    /// was not our child (an adopted app), so its status went elsewhere. Restarts with
+    /// `-e` or `-c`: a guardian asked to keep the app alive does not assume all is well.
     LostTrack,
 }
 
@@ -78,7 +80,7 @@ impl Default for RestartPolicy {
 impl RestartPolicy {
     pub fn classify(&self, status: AppStatus) -> ExitKind {
         match status {
-            AppStatus::Unknown => ExitKind::Clean,
+            AppStatus::Unknown => ExitKind::LostTrack,
             AppStatus::Code(code) if self.success.contains(&code) => ExitKind::Clean,
             AppStatus::Code(_) => ExitKind::Error,
             AppStatus::Signal(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
@@ -117,7 +119,7 @@ mod tests {
             (AppStatus::Signal(Signal::SIGQUIT), ExitKind::Deliberate),
             (AppStatus::Signal(Signal::SIGSEGV), ExitKind::Crash),
             (AppStatus::Signal(Signal::SIGKILL), ExitKind::Crash),
-            (AppStatus::Unknown, ExitKind::Clean),
+            (AppStatus::Unknown, ExitKind::LostTrack),
         ];
         for (status, kind) in cases {
             assert_eq!(policy.classify(status), kind, "{status}");
@@ -151,6 +153,6 @@ mod tests {
     fn exit_code_passes_the_status_through() {
         assert_eq!(AppStatus::Code(7).exit_code(), 7);
         assert_eq!(AppStatus::Signal(Signal::SIGSEGV).exit_code(), 139);
-        assert_eq!(AppStatus::Unknown.exit_code(), 0);
+        assert_eq!(AppStatus::Unknown.exit_code(), 1);
     }
 }

@@ -35,7 +35,6 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// What a client asks, by method and path.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     /// `GET /status`
@@ -56,10 +55,12 @@ pub enum Request {
     Reload,
     /// `POST /exit`: stop the app and the guardian
     Exit,
+    /// `POST /reexec`: the guardian executes its own binary again (keeping its PID and
+    /// the app)
+    Reexec,
 }
 
 /// Why a request is refused: an HTTP status and a JSON error `kind`.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestError {
     /// 400 `malformed`: not HTTP/1.x, or a header httparse refuses.
@@ -76,7 +77,6 @@ pub enum RequestError {
     BadSignal(String),
 }
 
-#[allow(dead_code)] // used by control.rs (in progress)
 impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
@@ -124,7 +124,6 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// The outcome of [`parse_request`] on what a connection has sent so far.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// More bytes are needed (and none of the limits is exceeded yet).
@@ -135,7 +134,6 @@ pub enum Parsed {
 
 /// Parses one request with `httparse`. Limits apply as soon as they can be known: a head
 /// over [`MAX_HEAD`] without its end is `HeadTooLarge` before it is complete.
-#[allow(dead_code)] // used by control.rs (in progress)
 pub fn parse_request(buffer: &[u8]) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
@@ -218,6 +216,7 @@ fn route(method: &str, target: &str) -> Result<Request, RequestError> {
         "/upgrade" => (Request::Upgrade, "POST"),
         "/reload" => (Request::Reload, "POST"),
         "/exit" => (Request::Exit, "POST"),
+        "/reexec" => (Request::Reexec, "POST"),
         _ => match path.strip_prefix("/signal/") {
             Some(name) if !name.is_empty() && !name.contains('/') => {
                 if method != "POST" {
@@ -238,7 +237,6 @@ fn route(method: &str, target: &str) -> Result<Request, RequestError> {
 }
 
 /// An answer, ready for the wire.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -246,7 +244,6 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-#[allow(dead_code)] // used by control.rs (in progress)
 impl Response {
     /// `200`-ish JSON answer.
     /// A value that cannot be serialized (a map with non-string keys; nothing in this
@@ -335,7 +332,7 @@ fn reason_phrase(status: u16) -> &'static str {
 /// `GET /status`, and the `status` of every command's answer.
 ///
 /// ```json
-/// {"name":"web","state":"running","main_pid":1234,"guardian_pid":1200,
+/// {"name":"web","version":"0.1.0","state":"running","main_pid":1234,"guardian_pid":1200,
 ///  "uptime_seconds":12.5,"command":["/usr/sbin/nginx","-c","/etc/nginx/nginx.conf"],
 ///  "restarts":1,"main_pid_changes":2,
 ///  "last_exit":{"code":null,"signal":"SIGSEGV","at":1795400000.25},
@@ -345,6 +342,8 @@ fn reason_phrase(status: u16) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub name: String,
+    /// The running guardian's version (after a `reexec`, the new binary's).
+    pub version: String,
     /// `starting`, `running`, `clearing`, `backing_off`, `stopping`, `stopped`, `upgrading`,
     /// `exited`.
     pub state: String,
@@ -399,7 +398,6 @@ pub struct ErrorDetail {
 }
 
 /// The figures of `GET /metrics`; the cgroup's are `None` where the kernel has no file.
-#[allow(dead_code)] // used by control.rs (in progress)
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
     pub name: String,
@@ -443,7 +441,6 @@ pub const STATES: [&str; 8] = [
 /// # TYPE supervisor_up gauge
 /// supervisor_up{name="web"} 1
 /// ```
-#[allow(dead_code)] // used by control.rs (in progress)
 pub fn render_metrics(metrics: &Metrics) -> String {
     let name = escape_label_value(&metrics.name);
     let mut text = String::new();
@@ -604,6 +601,7 @@ mod tests {
             ("/upgrade", Request::Upgrade),
             ("/reload", Request::Reload),
             ("/exit", Request::Exit),
+            ("/reexec", Request::Reexec),
         ] {
             assert_eq!(post(path), Parsed::Complete(Ok(request)), "{path}");
         }

@@ -66,6 +66,7 @@ pub fn status(config: &Config, machine: &Machine, cgroup: &AppCgroup, now: Insta
         .collect();
     Status {
         name: config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         state: state_name(state).to_owned(),
         main_pid: main_pid(state).map(Pid::as_raw),
         guardian_pid: Pid::this().as_raw(),

@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
 use crate::main_pid::Successor;
@@ -151,19 +152,6 @@ pub enum Request {
     Reload,
 }
 
-impl Request {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Request::Stop => "stop",
-            Request::Start => "start",
-            Request::Restart => "restart",
-            Request::Exit => "exit",
-            Request::Upgrade => "upgrade",
-            Request::Reload => "reload",
-        }
-    }
-}
-
 /// An upgrade (nginx, unicorn: a new master replaces the main process) or a reload
 /// (haproxy -W: the main process stays, its workers are replaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +164,9 @@ pub enum SwitchKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switch {
     pub kind: SwitchKind,
-    /// The new master, once seen ready and sent WINCH (optionally) and QUIT.
+    /// A new master seen before it was ready.
+    pub seen: Option<Pid>,
+    /// The new master, once seen ready and the old one sent WINCH (optionally) and QUIT.
     pub new: Option<Pid>,
     /// When it is abandoned.
     pub deadline: Instant,
@@ -274,6 +264,9 @@ pub enum Notice {
     Started {
         pid: Pid,
     },
+    Adopted {
+        pid: Pid,
+    },
     HandedOver {
         from: Pid,
         to: Successor,
@@ -312,6 +305,7 @@ impl Notice {
             ),
             Notice::StopTimedOut | Notice::NothingToSignal(_) | Notice::SwitchFailed { .. } => true,
             Notice::Started { .. }
+            | Notice::Adopted { .. }
             | Notice::HandedOver { .. }
             | Notice::KillingLeftovers
             | Notice::Restarting { .. }
@@ -326,6 +320,7 @@ impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Notice::Started { pid } => write!(f, "started, main PID {pid}"),
+            Notice::Adopted { pid } => write!(f, "following the running app, main PID {pid}"),
             Notice::HandedOver { from, to } => {
                 let source = match to {
                     Successor::PidFile(_) => "from the pid file",
@@ -409,13 +404,14 @@ pub struct Settings {
 }
 
 /// Counts for `/status` and `/metrics`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Starts after the first.
     pub restarts: u64,
     /// Handovers: the main PID changed without a restart.
     pub main_pid_changes: u64,
     /// How the last main process ended, and when.
+    #[serde(skip)]
     pub last_exit: Option<(AppStatus, Instant)>,
 }
 
@@ -431,6 +427,31 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A machine for an app that already runs: after the guardian died (adoption) or
+    /// re-executed itself. It starts in `Running`, watching `main`, with the counts it
+    /// had (a re-exec) or none (an adoption).
+    pub fn adopt(
+        settings: Settings,
+        main: Pid,
+        stats: Stats,
+        now: Instant,
+    ) -> (Machine, Vec<Action>) {
+        let machine = Machine {
+            state: State::Running { main, since: now },
+            failures: 0,
+            settings,
+            stats,
+            start_requested: None,
+        };
+        (
+            machine,
+            vec![
+                Action::WatchMain(main),
+                Action::Log(Notice::Adopted { pid: main }),
+            ],
+        )
+    }
+
     /// A machine in `Spawning { first: true }`, with the actions to carry out first
     /// (`[Spawn]`).
     pub fn start(settings: Settings) -> (Machine, Vec<Action>) {
@@ -626,8 +647,14 @@ impl Machine {
                     then,
                     ..
                 },
-                Event::MainExited { pid, populated, .. },
+                Event::MainExited {
+                    pid,
+                    status,
+                    populated,
+                    ..
+                },
             ) if pid == main => {
+                self.stats.last_exit = Some((status, now));
                 if populated {
                     (kill_under_way(then), vec![KillCgroup])
                 } else {
@@ -784,6 +811,7 @@ impl Machine {
                 };
                 let switch = Switch {
                     kind,
+                    seen: None,
                     new: None,
                     deadline: later(now, self.settings.upgrade_timeout),
                     probe_at: later(now, SWITCH_PROBE_INTERVAL),
@@ -867,9 +895,19 @@ impl Machine {
                         actions,
                     )
                 }
-                // The new master went away before the old one left.
-                (SwitchKind::Upgrade, Some(expected), seen) if seen != Some(expected) => {
-                    let reason = format!("the new master PID {expected} exited");
+                (SwitchKind::Upgrade, None, Some(new)) => (
+                    state(Switch {
+                        seen: Some(new),
+                        ..switch
+                    }),
+                    Vec::new(),
+                ),
+                // The new master went away, before it was ready or before the old one left.
+                (SwitchKind::Upgrade, expected, seen)
+                    if seen.is_none() && (expected.or(switch.seen)).is_some() =>
+                {
+                    let gone = expected.or(switch.seen).map_or(0, Pid::as_raw);
+                    let reason = format!("the new master PID {gone} exited");
                     self.abandon_switch(main, since, switch, reason)
                 }
                 _ => (state(switch), Vec::new()),
@@ -2097,6 +2135,35 @@ mod tests {
             signal: Signal::SIGHUP,
             to: pid(100)
         }));
+    }
+
+    #[test]
+    fn an_upgrade_whose_new_master_dies_before_it_is_ready_fails_at_once() {
+        let mut scenario = upgrading();
+        let seen = Event::Probed {
+            new: Some(pid(200)),
+            ready: false,
+        };
+        assert_eq!(scenario.handle(seen, 10), []);
+        let gone = Event::Probed {
+            new: None,
+            ready: false,
+        };
+        let actions = scenario.handle(gone, 10);
+        assert!(
+            matches!(
+                &actions[..],
+                [
+                    Log(Notice::SwitchFailed { .. }),
+                    Action::Answer {
+                        request: Request::Upgrade,
+                        outcome: Err(_)
+                    }
+                ]
+            ),
+            "{actions:?}"
+        );
+        assert!(matches!(scenario.state(), State::Running { main, .. } if main == pid(100)));
     }
 
     #[test]

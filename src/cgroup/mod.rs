@@ -246,6 +246,25 @@ impl Hierarchy {
         dir
     }
 
+    /// Opens the cgroup `path` of an app that already runs there (its guardian died, or
+    /// re-executed itself). It is ours: a guardian of this name made it, so it is
+    /// removed when this one is done.
+    pub fn adopt(&self, path: &Path) -> Result<AppCgroup, CgroupError> {
+        let dir = self.dir_of(path);
+        if !dir.is_dir() {
+            return Err(CgroupError::io(
+                "open",
+                &dir,
+                std::io::Error::from(ErrorKind::NotFound),
+            ));
+        }
+        Ok(AppCgroup {
+            version: self.version,
+            dir,
+            created: true,
+        })
+    }
+
     /// The guardian's own cgroup: the `0::` line of `/proc/self/cgroup`. `None` on v1,
     /// where the app always gets the default placement.
     pub fn own_cgroup(&self) -> Result<Option<PathBuf>, CgroupError> {
