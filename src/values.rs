@@ -24,7 +24,13 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     if seconds > MAX_SECONDS {
         return Err(format!("'{text}' is more than a year"));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    // Below a nanosecond `Duration` rounds to zero, which is no more than 0 seconds
+    // (found by fuzz/values: `1e-10` was a stop timeout of nothing).
+    let duration = Duration::from_secs_f64(seconds);
+    if duration.is_zero() {
+        return Err(format!("'{text}' must be more than 0 seconds"));
+    }
+    Ok(duration)
 }
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
@@ -71,7 +77,7 @@ mod tests {
     fn seconds_accept_decimals_and_refuse_zero_negative_and_garbage() {
         assert_eq!(parse_seconds("80"), Ok(Duration::from_secs(80)));
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        for bad in ["0", "-1", "abc", "", "NaN", "inf", "1e300"] {
+        for bad in ["0", "-1", "abc", "", "NaN", "inf", "1e300", "1e-10"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
     }
