@@ -10,59 +10,19 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::harness::{BIN, Guardian, Outcome, PATIENCE, View, is_alive, read_lines};
+use crate::harness::{BIN, Guardian, Outcome, PATIENCE, View, is_alive, read_lines, run_to_end};
 use crate::payloads;
 
 /// Where a guardian named `name` listens when `--control` is not given.
 pub fn socket_of(name: &str) -> PathBuf {
     PathBuf::from(format!("/run/supervisor/{name}.sock"))
-}
-
-/// Runs `command` to its end (killed after `PATIENCE`, so a hung client cannot hang the
-/// suite), stdout and stderr captured.
-fn run_to_end(mut command: Command) -> Outcome {
-    let dir = tempfile::tempdir().expect("failed to create the temp dir");
-    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let described = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).expect("stdout file"))
-        .stderr(fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("failed to spawn {described}: {e}"));
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("failed to wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{described} did not exit within {PATIENCE:?}; stderr:\n{}",
-                fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let outcome = Outcome {
-        code: status.code(),
-        stdout: fs::read_to_string(&out).unwrap_or_default(),
-        stderr: fs::read_to_string(&err).unwrap_or_default(),
-    };
-    assert!(
-        !outcome.stderr.contains("panicked"),
-        "{described} panicked:\n{}",
-        outcome.stderr
-    );
-    outcome
 }
 
 /// `supervisor ARGS` as a client, run by root.

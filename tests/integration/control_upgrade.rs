@@ -9,7 +9,7 @@ use crate::control::{
     client, curl_json, describe, pid_field, status_of, try_status_of, wait_for_state,
 };
 use crate::daemons::{Haproxy, Load, Nginx, get, read_pid};
-use crate::harness::{Guardian, Outcome, PATIENCE, View, children_of, is_alive};
+use crate::harness::{Guardian, Outcome, PATIENCE, View, is_alive, live_children};
 use crate::payloads;
 
 const UPGRADES: usize = 10;
@@ -235,14 +235,6 @@ fn a_second_upgrade_is_refused_without_failing_the_first(view: View) {
 #[test]
 fn a_second_upgrade_is_refused_without_failing_the_first_v2() {
     a_second_upgrade_is_refused_without_failing_the_first(View::V2);
-}
-
-fn live_children(parent: Pid) -> Vec<Pid> {
-    children_of(parent)
-        .into_iter()
-        .filter(|(_, state)| *state != 'Z')
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 /// One reload, through the client on odd rounds and through curl on even ones: whether

@@ -8,7 +8,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::daemons::{Haproxy, Load, get};
-use crate::harness::{Guardian, PATIENCE, View, children_of, is_alive};
+use crate::harness::{Guardian, PATIENCE, View, is_alive, live_children};
 
 const RELOADS: usize = 10;
 /// How long a reload may take before the test sends its signal again.
@@ -22,21 +22,9 @@ fn starts(g: &Guardian) -> usize {
 /// in these modes).
 fn main_process(g: &Guardian) -> Pid {
     g.wait_for(PATIENCE, "exactly one live child of the guardian", || {
-        let live: Vec<Pid> = children_of(g.pid())
-            .into_iter()
-            .filter(|(_, state)| *state != 'Z')
-            .map(|(pid, _)| pid)
-            .collect();
+        let live = live_children(g.pid());
         (live.len() == 1).then(|| live[0])
     })
-}
-
-fn live_children(parent: Pid) -> Vec<Pid> {
-    children_of(parent)
-        .into_iter()
-        .filter(|(_, state)| *state != 'Z')
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 /// Ten reloads (USR2 to the guardian, forwarded to the master) under continuous load: the

@@ -578,8 +578,8 @@ pub fn comm(pid: Pid) -> Option<String> {
     Some(comm.trim_end().to_owned())
 }
 
-/// The processes whose parent is `parent`, with their state letters.
-pub fn children_of(parent: Pid) -> Vec<(Pid, char)> {
+/// Every PID in /proc.
+fn all_pids() -> Vec<Pid> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -587,6 +587,13 @@ pub fn children_of(parent: Pid) -> Vec<(Pid, char)> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .map(Pid::from_raw)
+        .collect()
+}
+
+/// The processes whose parent is `parent`, with their state letters.
+pub fn children_of(parent: Pid) -> Vec<(Pid, char)> {
+    all_pids()
+        .into_iter()
         .filter_map(|pid| match stat(pid) {
             Some((state, ppid)) if ppid == parent => Some((pid, state)),
             _ => None,
@@ -597,13 +604,8 @@ pub fn children_of(parent: Pid) -> Vec<(Pid, char)> {
 /// Live processes anywhere whose `/proc/<pid>/cgroup` names `/supervisor/<name>`.
 pub fn live_processes_in_cgroups_named(name: &str) -> Vec<Pid> {
     let suffix = format!(":/supervisor/{name}");
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .map(Pid::from_raw)
+    all_pids()
+        .into_iter()
         .filter(|&pid| {
             let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
             cgroups.lines().any(|l| l.ends_with(&suffix)) && is_alive(pid)
@@ -636,17 +638,27 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    run_to_end(command)
+}
+
+/// Runs `command` to its end in a temp dir of its own (killed after `PATIENCE`, so a hung
+/// guardian or client cannot hang the suite), stdout and stderr captured; its stderr must
+/// never show a panic.
+pub fn run_to_end(mut command: Command) -> Outcome {
     let dir = tempfile::tempdir().expect("failed to create the temp dir");
-    let out = dir.path().join("stdout");
-    let err = dir.path().join("stderr");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir.path())
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    if command.get_current_dir().is_none() {
+        command.current_dir(dir.path());
+    }
+    let described = format!("{command:?}");
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out).expect("stdout file"))
         .stderr(fs::File::create(&err).expect("stderr file"))
         .spawn()
-        .expect("failed to spawn the guardian");
+        .unwrap_or_else(|e| panic!("failed to spawn {described}: {e}"));
     let deadline = Instant::now() + PATIENCE;
     let status = loop {
         if let Some(status) = child.try_wait().expect("failed to wait") {
@@ -656,7 +668,7 @@ where
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "the guardian did not exit within {PATIENCE:?}; stderr:\n{}",
+                "{described} did not exit within {PATIENCE:?}; stderr:\n{}",
                 fs::read_to_string(&err).unwrap_or_default()
             );
         }
@@ -669,10 +681,19 @@ where
     };
     assert!(
         !outcome.stderr.contains("panicked"),
-        "the guardian panicked:\n{}",
+        "{described} panicked:\n{}",
         outcome.stderr
     );
     outcome
+}
+
+/// The live (not zombie) children of `parent`.
+pub fn live_children(parent: Pid) -> Vec<Pid> {
+    children_of(parent)
+        .into_iter()
+        .filter(|(_, state)| *state != 'Z')
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// A process the test itself started (a PID outside every app cgroup); killed on drop.
