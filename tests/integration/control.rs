@@ -506,6 +506,25 @@ fn metrics_of(g: &Guardian) -> Vec<Sample> {
     let (code, body) = curl(g, "GET", "/metrics");
     g.check(code == 200, &format!("/metrics answers 200, got {code}"));
     let samples = check_exposition(&body);
+    // And as a Prometheus client library reads it: every family typed as we declare it.
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|line| Ok(line.to_owned())))
+        .unwrap_or_else(|e| panic!("prometheus-parse refuses /metrics ({e}):\n{body}"));
+    g.check(
+        scrape.samples.len() == samples.len(),
+        &format!("prometheus-parse reads every sample:\n{body}"),
+    );
+    for sample in &scrape.samples {
+        let counter = sample.metric.ends_with("_total");
+        let typed_right = match sample.value {
+            prometheus_parse::Value::Counter(_) => counter,
+            prometheus_parse::Value::Gauge(_) => !counter,
+            _ => false,
+        };
+        g.check(
+            typed_right,
+            &format!("{} typed as {:?}:\n{body}", sample.metric, sample.value),
+        );
+    }
     for (_, labels, _) in &samples {
         assert_eq!(
             labels.first(),
