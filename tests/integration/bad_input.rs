@@ -49,6 +49,40 @@ fn pidfile_in_a_missing_directory_is_a_runtime_error_before_the_app_starts() {
     check_nothing_left(&g);
 }
 
+/// A full disk under the pid file: the guardian runs in a private mount namespace where
+/// the pid file's directory is a tmpfs of two pages, already full. The write fails with
+/// ENOSPC: one line naming the pid file, exit 1, the app never left running.
+#[test]
+fn pidfile_on_a_full_disk_is_a_runtime_error_and_leaves_nothing_running() {
+    let b = Guardian::build(View::V2, "pidfile-full");
+    let full = b.dir().join("full");
+    fs::create_dir(&full).unwrap();
+    let pidfile = full.join("guardian.pid");
+    let app = payloads::record_pid_then_sleep(&b.dir());
+    let mut wrapper = std::process::Command::new("unshare");
+    wrapper
+        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(concat!(
+            r#"mount -t tmpfs -o size=8k tmpfs "$1" && "#,
+            r#"{ head -c 8192 /dev/zero > "$1/fill"; true; } && shift && exec "$@""#
+        ))
+        .arg("fill-tmpfs")
+        .arg(&full);
+    let g = b.arg("-p").arg(&pidfile).app(app).start_under(wrapper);
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_one_line_naming(&g, &pidfile.display().to_string());
+    g.check(
+        g.stderr().contains("No space left on device"),
+        "the cause named: ENOSPC",
+    );
+    g.check(
+        read_lines(&g.file("pids")).is_empty(),
+        "the app never started",
+    );
+    check_nothing_left(&g);
+}
+
 #[test]
 fn pidfile_that_is_a_symlink_never_writes_through_it() {
     let b = Guardian::build(View::V2, "pidfile-link");
