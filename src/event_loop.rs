@@ -74,6 +74,7 @@ pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> 
         config,
         cgroup.open_procs_for_entry()?,
         cgroup.open_dir_for_clone()?,
+        cgroup.open_freezer_procs_for_entry()?,
     )?;
     let adopted = matches!(setup.start, Start::Adopt { .. });
     let (machine, actions) = match setup.start {

@@ -168,6 +168,8 @@ pub struct Spawner {
     cgroup_procs: OwnedFd,
     /// v2: the cgroup's directory, for clone3(CLONE_INTO_CGROUP).
     cgroup_dir: Option<OwnedFd>,
+    /// v1 with a freezer: the twin freezer cgroup's `cgroup.procs`, entered likewise.
+    freezer_procs: Option<OwnedFd>,
     /// clone3 was refused once (an old kernel, a seccomp filter): fork from then on.
     clone3_refused: Cell<bool>,
     /// With `-f` the app gets /dev/null as stdin, stdout and stderr, as daemon(3) does.
@@ -179,6 +181,7 @@ impl Spawner {
         config: &Config,
         cgroup_procs: OwnedFd,
         cgroup_dir: Option<OwnedFd>,
+        freezer_procs: Option<OwnedFd>,
     ) -> Result<Spawner> {
         let program = c_string(config.program.as_os_str().as_bytes())?;
         let argv = std::iter::once(program.clone())
@@ -209,6 +212,7 @@ impl Spawner {
             privileges: config.privileges.clone(),
             cgroup_procs,
             cgroup_dir,
+            freezer_procs,
             clone3_refused: Cell::new(false),
             null_stdio,
         })
@@ -326,6 +330,12 @@ impl Spawner {
         // SAFETY: a write(2) of a static buffer to an fd we own.
         if matches!(how, Fork::Plain)
             && unsafe { libc::write(self.cgroup_procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0
+        {
+            return (Step::EnterCgroup, Errno::last());
+        }
+        // SAFETY: as above.
+        if let Some(freezer) = &self.freezer_procs
+            && unsafe { libc::write(freezer.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0
         {
             return (Step::EnterCgroup, Errno::last());
         }

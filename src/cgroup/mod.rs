@@ -35,6 +35,11 @@ const MEMORY_CURRENT: &str = "memory.current";
 const CPU_STAT: &str = "cpu.stat";
 const PIDS_CURRENT: &str = "pids.current";
 const PIDS_MAX: &str = "pids.max";
+/// v1 freezer (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst).
+const FREEZER_STATE: &str = "freezer.state";
+/// How long a kill waits for a v1 freeze to take hold (it is asynchronous: FREEZING
+/// until every task stopped). A kill of a group not yet wholly frozen still helps.
+const FREEZE_PATIENCE: Duration = Duration::from_millis(200);
 const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
 const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 
@@ -176,6 +181,10 @@ pub struct Hierarchy {
     mount_point: PathBuf,
     /// Which directory of the hierarchy the mount shows (mountinfo's "root" field).
     mount_root: PathBuf,
+    /// v1 only: the freezer hierarchy, if mounted. v1 has no atomic `cgroup.kill`, so the
+    /// app also lives in a freezer cgroup, and a kill freezes it first: a forking app
+    /// cannot race the kill (DESIGN.md section 7).
+    freezer: Option<Box<Hierarchy>>,
 }
 
 /// The kinds of mount that can track the app, best first (DESIGN.md section 4).
@@ -274,10 +283,16 @@ impl Hierarchy {
                 std::io::Error::from(ErrorKind::NotFound),
             ));
         }
+        let freezer = match &self.freezer {
+            Some(freezer) if freezer.dir_of(path).is_dir() => Some(Box::new(freezer.adopt(path)?)),
+            Some(freezer) => Some(Box::new(freezer.create(path)?)),
+            None => None,
+        };
         Ok(AppCgroup {
             version: self.version,
             dir,
             created: true,
+            freezer,
         })
     }
 
@@ -340,13 +355,17 @@ impl Hierarchy {
             Err(err) if err.kind() == ErrorKind::AlreadyExists => false,
             Err(source) => return Err(CgroupError::io("create", &dir, source)),
         };
-        let cgroup = AppCgroup {
+        let mut cgroup = AppCgroup {
             version: self.version,
             dir,
             created,
+            freezer: None,
         };
         if !created && cgroup.is_populated()? {
             return Err(CgroupError::Populated(cgroup.dir));
+        }
+        if let Some(freezer) = &self.freezer {
+            cgroup.freezer = Some(Box::new(freezer.create(path)?));
         }
         Ok(cgroup)
     }
@@ -362,7 +381,7 @@ fn read_visible_mounts(root: &Path) -> Result<Vec<Mount>, CgroupError> {
         CgroupError::NoHierarchy(format!("failed to parse {}: {err}", path.display()))
     })?;
     Ok(visible_mounts(mounts, |mount| {
-        Candidate::of(mount).is_some()
+        Candidate::of(mount).is_some() || is_freezer(mount)
     }))
 }
 
@@ -377,6 +396,28 @@ fn choose_hierarchy(root: &Path, mounts: &[Mount]) -> Option<Hierarchy> {
             version: candidate.version(),
             mount_point: under_root(root, &mount.mount_point),
             mount_root: mount.root.clone(),
+            freezer: (candidate.version() == Version::V1)
+                .then(|| freezer_of(root, mounts))
+                .flatten()
+                .map(Box::new),
+        })
+}
+
+fn is_freezer(mount: &Mount) -> bool {
+    mount.fs_type == "cgroup" && mount.has_super_option("freezer", None)
+}
+
+/// The visible v1 freezer hierarchy, whole mounts before bind mounts of a part.
+fn freezer_of(root: &Path, mounts: &[Mount]) -> Option<Hierarchy> {
+    mounts
+        .iter()
+        .filter(|mount| is_freezer(mount))
+        .min_by_key(|mount| mount.root != Path::new("/"))
+        .map(|mount| Hierarchy {
+            version: Version::V1,
+            mount_point: under_root(root, &mount.mount_point),
+            mount_root: mount.root.clone(),
+            freezer: None,
         })
 }
 
@@ -425,6 +466,8 @@ pub struct AppCgroup {
     dir: PathBuf,
     /// Whether we made the leaf directory; only then do we remove it.
     created: bool,
+    /// v1: the app's twin cgroup in the freezer hierarchy (see `Hierarchy::freezer`).
+    freezer: Option<Box<AppCgroup>>,
 }
 
 impl AppCgroup {
@@ -432,6 +475,7 @@ impl AppCgroup {
     #[cfg(test)]
     fn at(version: Version, dir: &Path) -> AppCgroup {
         AppCgroup {
+            freezer: None,
             version,
             dir: dir.to_path_buf(),
             created: false,
@@ -454,6 +498,15 @@ impl AppCgroup {
         let path = self.dir.join(CGROUP_PROCS);
         open(&path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|errno| CgroupError::io("open", &path, errno.into()))
+    }
+
+    /// v1 with a freezer: the twin cgroup's `cgroup.procs`, for the child to enter it too
+    /// (like [`AppCgroup::open_procs_for_entry`]). `None` otherwise.
+    pub fn open_freezer_procs_for_entry(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        self.freezer
+            .as_ref()
+            .map(|freezer| freezer.open_procs_for_entry())
+            .transpose()
     }
 
     /// v2 only: the cgroup's directory, for `clone3(CLONE_INTO_CGROUP)`, which creates
@@ -524,7 +577,33 @@ impl AppCgroup {
                 done => return done,
             }
         }
-        for pid in self.pids()? {
+        if let Some(freezer) = &self.freezer {
+            return self.freeze_and_kill(freezer);
+        }
+        self.kill_listed(&self.pids()?)
+    }
+
+    /// v1 with a freezer: freeze the app (no fork can happen in a frozen group), SIGKILL
+    /// everything listed, thaw (frozen tasks act on the signal once thawed).
+    fn freeze_and_kill(&self, freezer: &AppCgroup) -> Result<(), CgroupError> {
+        let state = freezer.dir.join(FREEZER_STATE);
+        write_cgroup_file(&state, "FROZEN")?;
+        let deadline = Instant::now() + FREEZE_PATIENCE;
+        while read_cgroup_file(&state)?.trim() != "FROZEN" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut pids = freezer.pids()?;
+        pids.extend(self.pids()?);
+        pids.sort();
+        pids.dedup();
+        let killed = self.kill_listed(&pids);
+        write_cgroup_file(&state, "THAWED")?;
+        killed
+    }
+
+    /// SIGKILL to each PID (one pass; call again until empty: a fork may race the read).
+    fn kill_listed(&self, pids: &[Pid]) -> Result<(), CgroupError> {
+        for &pid in pids {
             match kill(pid, Signal::SIGKILL) {
                 // ESRCH: it exited between the read and the kill, which is what we want.
                 Ok(()) | Err(Errno::ESRCH) => {}
@@ -593,6 +672,9 @@ impl AppCgroup {
     /// Removes the cgroup if we created it, retrying briefly on EBUSY (the kernel
     /// releases a cgroup's last tasks asynchronously).
     pub fn remove(self) -> Result<(), CgroupError> {
+        if let Some(freezer) = self.freezer {
+            freezer.remove()?;
+        }
         if !self.created {
             return Ok(());
         }
@@ -744,14 +826,9 @@ mod tests {
     fn expect_hierarchy(mountinfo: &str, version: Version, mount_point: &str) -> Hierarchy {
         let (root, detected) = detect_in(mountinfo);
         let hierarchy = detected.expect("a hierarchy");
-        assert_eq!(
-            hierarchy,
-            Hierarchy {
-                version,
-                mount_point: root.path().join(mount_point),
-                mount_root: PathBuf::from("/"),
-            }
-        );
+        assert_eq!(hierarchy.version, version);
+        assert_eq!(hierarchy.mount_point, root.path().join(mount_point));
+        assert_eq!(hierarchy.mount_root, PathBuf::from("/"));
         hierarchy
     }
 
@@ -767,7 +844,24 @@ mod tests {
 
     #[test]
     fn chooses_the_pids_hierarchy_on_a_legacy_host() {
-        expect_hierarchy(LEGACY_WITH_PIDS, Version::V1, "sys/fs/cgroup/pids");
+        let hierarchy = expect_hierarchy(LEGACY_WITH_PIDS, Version::V1, "sys/fs/cgroup/pids");
+        assert_eq!(hierarchy.freezer, None, "this host mounts no freezer");
+    }
+
+    #[test]
+    fn a_v1_hierarchy_brings_the_freezer_along_where_one_is_mounted() {
+        let with_freezer = format!(
+            "{LEGACY_WITH_PIDS}34 24 0:30 / /sys/fs/cgroup/freezer rw,nosuid,nodev,noexec,relatime shared:17 - cgroup cgroup rw,freezer\n"
+        );
+        let (root, detected) = detect_in(&with_freezer);
+        let freezer = detected.expect("a hierarchy").freezer.expect("the freezer");
+        assert_eq!(
+            freezer.mount_point,
+            root.path().join("sys/fs/cgroup/freezer")
+        );
+        // A v2 host has cgroup.kill: no freezer, even where a v1 one is mounted (hybrid).
+        let (_, hybrid) = detect_in(HYBRID);
+        assert_eq!(hybrid.expect("a hierarchy").freezer, None);
     }
 
     #[test]
@@ -884,6 +978,7 @@ mod tests {
 
     fn fake_hierarchy(dir: &Path, version: Version) -> Hierarchy {
         Hierarchy {
+            freezer: None,
             version,
             mount_point: dir.to_path_buf(),
             mount_root: PathBuf::from("/"),

@@ -49,3 +49,43 @@ fn pids_max_is_refused_where_the_host_has_no_pids_controller(view: View) {
     g.check(read_lines(&g.file("pids")).is_empty(), "the app never ran");
 }
 in_views!(pids_max_is_refused_where_the_host_has_no_pids_controller: v2);
+
+/// On v1 there is no atomic `cgroup.kill`: the app also lives in a twin cgroup of the
+/// freezer hierarchy, and a kill freezes it first, so a fork storm cannot outrun it.
+fn v1_kill_freezes_a_fork_storm_first_and_leaves_nothing(view: View) {
+    let b = Guardian::build(view, "freeze");
+    let app = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        r#"trap '' TERM; grep freezer /proc/self/cgroup > "$1/freezer"; while :; do (exit 0) & done"#
+            .to_owned(),
+        "storm".to_owned(),
+        b.dir().display().to_string(),
+    ];
+    let g = b.arg("--stop-timeout").arg("1").app(app).start();
+    let line = g.wait_for_lines("freezer", 1);
+    let twin = format!(":freezer:/supervisor/{}", g.name());
+    g.check(
+        line[0].ends_with(&twin),
+        &format!("the app in its freezer twin: {line:?}"),
+    );
+    let twin_dir = std::path::Path::new("/sys/fs/cgroup/freezer/supervisor").join(g.name());
+    g.check(twin_dir.is_dir(), "the twin cgroup exists");
+    g.signal(Signal::SIGTERM);
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(
+        code == 0,
+        &format!("exit 0 after the timed-out stop, got {code}"),
+    );
+    g.check(
+        g.stderr().contains("stop timed out"),
+        "TERM ignored: the cgroup was killed",
+    );
+    g.check(!g.app_cgroup_dir().exists(), "the app's cgroup removed");
+    g.check(!twin_dir.exists(), "the freezer twin removed");
+    g.check(
+        crate::harness::live_processes_in_cgroups_named(g.name()).is_empty(),
+        "nothing of the storm left",
+    );
+}
+in_views!(v1_kill_freezes_a_fork_storm_first_and_leaves_nothing: v1);
