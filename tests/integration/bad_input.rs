@@ -83,6 +83,37 @@ fn pidfile_on_a_full_disk_is_a_runtime_error_and_leaves_nothing_running() {
     check_nothing_left(&g);
 }
 
+/// No cgroup hierarchy at all: in a private mount namespace every cgroup mount is hidden.
+/// The guardian would then mount its own named v1 hierarchy under /run/supervisor/cgroup,
+/// which a test must never let happen (its options are host-wide); so that path is a file
+/// here (on a private tmpfs), the guardian cannot make the mount point, and it stops before
+/// any mount: one line, exit 1, the app never runs.
+#[test]
+fn no_cgroup_hierarchy_at_all_is_a_clear_runtime_error() {
+    let b = Guardian::build(View::V2, "no-hierarchy");
+    let app = payloads::record_pid_then_sleep(&b.dir());
+    let mut wrapper = std::process::Command::new("unshare");
+    wrapper
+        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(concat!(
+            "mount -t tmpfs tmpfs /run/supervisor && : > /run/supervisor/cgroup && ",
+            "[ -f /run/supervisor/cgroup ] && umount -l /sys/fs/cgroup && exec \"$@\""
+        ))
+        .arg("hide-cgroups");
+    let g = b.app(app).start_under(wrapper);
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_one_line_naming(&g, "no usable cgroup hierarchy");
+    g.check(
+        g.stderr().contains("/run/supervisor/cgroup"),
+        "the line names where it would have mounted one",
+    );
+    g.check(
+        read_lines(&g.file("pids")).is_empty(),
+        "the app never started",
+    );
+}
+
 #[test]
 fn pidfile_that_is_a_symlink_never_writes_through_it() {
     let b = Guardian::build(View::V2, "pidfile-link");
