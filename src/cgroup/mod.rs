@@ -161,17 +161,9 @@ impl std::fmt::Display for CgroupError {
     }
 }
 
-impl std::error::Error for CgroupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CgroupError::Io { source, .. } => Some(source),
-            CgroupError::Kill { source, .. } => Some(source),
-            CgroupError::NoHierarchy(_)
-            | CgroupError::Populated(_)
-            | CgroupError::NoController { .. } => None,
-        }
-    }
-}
+/// The cause is part of the message already (every `Display` arm ends with it), so it is
+/// not also a `source`: `{:#}` would print it twice.
+impl std::error::Error for CgroupError {}
 
 /// The hierarchy that tracks the app: where it is mounted and which of it is visible.
 #[derive(Clone, Debug, PartialEq, Eq)]

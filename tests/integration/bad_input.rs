@@ -114,6 +114,37 @@ fn no_cgroup_hierarchy_at_all_is_a_clear_runtime_error() {
     );
 }
 
+/// A cgroup mount the guardian cannot use: in a private mount namespace a tmpfs covers
+/// the `supervisor` directory of the cgroup2 mount, so the app's "cgroup" is a plain
+/// directory with no cgroup files. The guardian must stop with one line naming the file
+/// it could not use, never run the app outside a cgroup.
+#[test]
+fn an_unusable_cgroup_mount_is_a_clear_runtime_error_and_the_app_never_runs() {
+    let b = Guardian::build(View::V2, "unusable-cgroup");
+    let app = payloads::record_pid_then_sleep(&b.dir());
+    let mut wrapper = std::process::Command::new("unshare");
+    wrapper
+        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(concat!(
+            "mount -t tmpfs tmpfs /sys/fs/cgroup/unified/supervisor && ",
+            "exec \"$@\""
+        ))
+        .arg("cover-cgroup");
+    let g = b.app(app).start_under(wrapper);
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_one_line_naming(&g, "cgroup.procs");
+    g.check(
+        g.stderr()
+            .contains("fatal: failed to open /sys/fs/cgroup/unified/supervisor/"),
+        "a fatal line naming the file, not a warning the guardian carries on after",
+    );
+    g.check(
+        read_lines(&g.file("pids")).is_empty(),
+        "the app never started",
+    );
+}
+
 #[test]
 fn pidfile_that_is_a_symlink_never_writes_through_it() {
     let b = Guardian::build(View::V2, "pidfile-link");
