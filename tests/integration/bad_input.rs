@@ -33,6 +33,28 @@ fn check_one_line_naming(g: &Guardian, needle: &str) {
     );
 }
 
+/// `unshare -m` into a private mount namespace: `setup` runs there in sh (`$1`... are
+/// `args`), then the guardian is executed (`Builder::start_under` appends it).
+fn in_private_mounts(setup: &str, args: &[&Path]) -> Command {
+    let mut wrapper = Command::new("unshare");
+    wrapper
+        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(format!("{setup} && shift {} && exec \"$@\"", args.len()))
+        .arg("private-mounts")
+        .args(args);
+    wrapper
+}
+
+/// The guardian gave up before the app ran: exit 1, and the app recorded nothing.
+fn check_stopped_before_the_app(g: &Guardian) {
+    let code = g.wait_exit_code(PATIENCE);
+    g.check(code == 1, &format!("exit code 1, got {code}"));
+    g.check(
+        read_lines(&g.file("pids")).is_empty(),
+        "the app never started",
+    );
+}
+
 #[test]
 fn pidfile_in_a_missing_directory_is_a_runtime_error_before_the_app_starts() {
     let b = Guardian::build(View::V2, "pidfile-nodir");
@@ -59,26 +81,16 @@ fn pidfile_on_a_full_disk_is_a_runtime_error_and_leaves_nothing_running() {
     fs::create_dir(&full).unwrap();
     let pidfile = full.join("guardian.pid");
     let app = payloads::record_pid_then_sleep(&b.dir());
-    let mut wrapper = std::process::Command::new("unshare");
-    wrapper
-        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
-        .arg(concat!(
-            r#"mount -t tmpfs -o size=8k tmpfs "$1" && "#,
-            r#"{ head -c 8192 /dev/zero > "$1/fill"; true; } && shift && exec "$@""#
-        ))
-        .arg("fill-tmpfs")
-        .arg(&full);
+    let wrapper = in_private_mounts(
+        r#"mount -t tmpfs -o size=8k tmpfs "$1" && { head -c 8192 /dev/zero > "$1/fill"; true; }"#,
+        &[&full],
+    );
     let g = b.arg("-p").arg(&pidfile).app(app).start_under(wrapper);
-    let code = g.wait_exit_code(PATIENCE);
-    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_stopped_before_the_app(&g);
     check_one_line_naming(&g, &pidfile.display().to_string());
     g.check(
         g.stderr().contains("No space left on device"),
         "the cause named: ENOSPC",
-    );
-    g.check(
-        read_lines(&g.file("pids")).is_empty(),
-        "the app never started",
     );
     check_nothing_left(&g);
 }
@@ -92,25 +104,19 @@ fn pidfile_on_a_full_disk_is_a_runtime_error_and_leaves_nothing_running() {
 fn no_cgroup_hierarchy_at_all_is_a_clear_runtime_error() {
     let b = Guardian::build(View::V2, "no-hierarchy");
     let app = payloads::record_pid_then_sleep(&b.dir());
-    let mut wrapper = std::process::Command::new("unshare");
-    wrapper
-        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
-        .arg(concat!(
+    let wrapper = in_private_mounts(
+        concat!(
             "mount -t tmpfs tmpfs /run/supervisor && : > /run/supervisor/cgroup && ",
-            "[ -f /run/supervisor/cgroup ] && umount -l /sys/fs/cgroup && exec \"$@\""
-        ))
-        .arg("hide-cgroups");
+            "[ -f /run/supervisor/cgroup ] && umount -l /sys/fs/cgroup"
+        ),
+        &[],
+    );
     let g = b.app(app).start_under(wrapper);
-    let code = g.wait_exit_code(PATIENCE);
-    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_stopped_before_the_app(&g);
     check_one_line_naming(&g, "no usable cgroup hierarchy");
     g.check(
         g.stderr().contains("/run/supervisor/cgroup"),
         "the line names where it would have mounted one",
-    );
-    g.check(
-        read_lines(&g.file("pids")).is_empty(),
-        "the app never started",
     );
 }
 
@@ -122,26 +128,17 @@ fn no_cgroup_hierarchy_at_all_is_a_clear_runtime_error() {
 fn an_unusable_cgroup_mount_is_a_clear_runtime_error_and_the_app_never_runs() {
     let b = Guardian::build(View::V2, "unusable-cgroup");
     let app = payloads::record_pid_then_sleep(&b.dir());
-    let mut wrapper = std::process::Command::new("unshare");
-    wrapper
-        .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
-        .arg(concat!(
-            "mount -t tmpfs tmpfs /sys/fs/cgroup/unified/supervisor && ",
-            "exec \"$@\""
-        ))
-        .arg("cover-cgroup");
+    let wrapper = in_private_mounts(
+        "mount -t tmpfs tmpfs /sys/fs/cgroup/unified/supervisor",
+        &[],
+    );
     let g = b.app(app).start_under(wrapper);
-    let code = g.wait_exit_code(PATIENCE);
-    g.check(code == 1, &format!("exit code 1, got {code}"));
+    check_stopped_before_the_app(&g);
     check_one_line_naming(&g, "cgroup.procs");
     g.check(
         g.stderr()
             .contains("fatal: failed to open /sys/fs/cgroup/unified/supervisor/"),
         "a fatal line naming the file, not a warning the guardian carries on after",
-    );
-    g.check(
-        read_lines(&g.file("pids")).is_empty(),
-        "the app never started",
     );
 }
 

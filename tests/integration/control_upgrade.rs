@@ -152,13 +152,14 @@ fn join(g: &Guardian, handle: std::thread::JoinHandle<Outcome>) -> Outcome {
     handle.join().expect("the client's thread panicked")
 }
 
-/// While an upgrade waits for a new master that is not ready yet (it holds back its pid
-/// file until told to go), `status` answers at once, saying `upgrading` with the old
-/// main PID; once the new master is ready the upgrade answers 0 and hands over.
-fn status_answers_while_an_upgrade_waits_for_the_new_master(view: View) {
-    let b = Guardian::build(view, "ctl-slow-up");
+/// A guardian (`-c --upgrade-timeout 60 -P`) of a unicorn-like app whose new master
+/// becomes ready only once the test creates `go` (and, with `leave_worker`, whose old
+/// master leaves a worker of its own behind); returns it once status names the first
+/// master, and that master.
+fn start_held_back_unicorn(view: View, tag: &str, leave_worker: bool) -> (Guardian, Pid) {
+    let b = Guardian::build(view, tag);
     let pidfile = b.dir().join("app.pid");
-    let app = payloads::unicorn_like_waiting_for_go(&b.dir(), &pidfile, false);
+    let app = payloads::unicorn_like_waiting_for_go(&b.dir(), &pidfile, leave_worker);
     let g = b
         .args(["-c", "--upgrade-timeout", "60", "-P"])
         .arg(&pidfile)
@@ -168,6 +169,14 @@ fn status_answers_while_an_upgrade_waits_for_the_new_master(view: View) {
     g.wait_until(PATIENCE, "status to say running", || {
         try_status_of(&g).and_then(|s| pid_field(&s, "main_pid")) == Some(old)
     });
+    (g, old)
+}
+
+/// While an upgrade waits for a new master that is not ready yet (it holds back its pid
+/// file until told to go), `status` answers at once, saying `upgrading` with the old
+/// main PID; once the new master is ready the upgrade answers 0 and hands over.
+fn status_answers_while_an_upgrade_waits_for_the_new_master(view: View) {
+    let (g, old) = start_held_back_unicorn(view, "ctl-slow-up", false);
 
     let upgrade = client_in_background(&["upgrade", g.name()]);
     let status = wait_for_state(&g, "upgrading");
@@ -201,18 +210,7 @@ in_views!(status_answers_while_an_upgrade_waits_for_the_new_master: v2);
 /// A second `upgrade` while one is under way is refused, and only it: the first client
 /// still waits for its own outcome, and gets 0 when the new master is ready.
 fn a_second_upgrade_is_refused_without_failing_the_first(view: View) {
-    let b = Guardian::build(view, "ctl-up-twice");
-    let pidfile = b.dir().join("app.pid");
-    let app = payloads::unicorn_like_waiting_for_go(&b.dir(), &pidfile, false);
-    let g = b
-        .args(["-c", "--upgrade-timeout", "60", "-P"])
-        .arg(&pidfile)
-        .app(app)
-        .start();
-    let old = g.wait_for_pids("masters", 1)[0];
-    g.wait_until(PATIENCE, "status to say running", || {
-        try_status_of(&g).and_then(|s| pid_field(&s, "main_pid")) == Some(old)
-    });
+    let (g, _) = start_held_back_unicorn(view, "ctl-up-twice", false);
 
     let first = client_in_background(&["upgrade", g.name()]);
     wait_for_state(&g, "upgrading");
@@ -318,18 +316,7 @@ in_views!(reloads_haproxy_in_place_on_request: v2);
 /// orphaned into the guardian beside the new master, so only the `-P` file can say which
 /// one is the successor (DESIGN.md section 5, rule 1: the pid file wins).
 fn adopts_the_pidfile_master_when_the_old_one_leaves_a_worker_behind(view: View) {
-    let b = Guardian::build(view, "ctl-up-left");
-    let pidfile = b.dir().join("app.pid");
-    let app = payloads::unicorn_like_waiting_for_go(&b.dir(), &pidfile, true);
-    let g = b
-        .args(["-c", "--upgrade-timeout", "60", "-P"])
-        .arg(&pidfile)
-        .app(app)
-        .start();
-    let old = g.wait_for_pids("masters", 1)[0];
-    g.wait_until(PATIENCE, "status to say running", || {
-        try_status_of(&g).and_then(|s| pid_field(&s, "main_pid")) == Some(old)
-    });
+    let (g, _) = start_held_back_unicorn(view, "ctl-up-left", true);
     std::fs::write(g.file("go"), "").expect("create go");
     let outcome = client(&["upgrade", g.name()]);
     g.check(

@@ -11,8 +11,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::harness::{
-    BIN, Guardian, PATIENCE, View, children_of, comm, is_alive, live_processes_in_cgroups_named,
-    parse_pid, read_lines,
+    Guardian, PATIENCE, View, children_of, comm, is_alive, live_processes_in_cgroups_named,
+    parse_pid, read_lines, run_cli,
 };
 use crate::payloads;
 
@@ -69,32 +69,6 @@ fn stopped_app_and_stopped_children_that_ignore_term_are_killed_at_the_stop_time
 }
 in_views!(stopped_app_and_stopped_children_that_ignore_term_are_killed_at_the_stop_timeout: v2, v1);
 
-/// Runs `supervisor status NAME --json`; returns its exit code and stdout, or None if it
-/// did not answer within `PATIENCE` (it is killed then).
-fn ask_status(name: &str) -> Option<(Option<i32>, String)> {
-    let dir = tempfile::tempdir().expect("failed to create the temp dir");
-    let out = dir.path().join("stdout");
-    let mut child = Command::new(BIN)
-        .args(["status", name, "--json"])
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).expect("stdout file"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("failed to run the status client");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().expect("failed to wait for the client") {
-            return Some((status.code(), fs::read_to_string(&out).unwrap_or_default()));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The total of the counts the stormers recorded.
 fn storm_forks(g: &Guardian) -> u64 {
     fs::read_dir(g.dir())
@@ -125,10 +99,11 @@ fn guardian_stays_responsive_during_a_fork_storm_and_stops_it_completely(view: V
     });
 
     let asked = Instant::now();
-    let answer = ask_status(g.name());
+    // run_cli gives up (failing the test) if no answer comes within PATIENCE.
+    let answer = run_cli(["status", g.name(), "--json"]);
     let took = asked.elapsed();
     g.check(
-        matches!(&answer, Some((Some(0), json)) if json.contains("\"state\":\"running\"")),
+        answer.code == Some(0) && answer.stdout.contains("\"state\":\"running\""),
         &format!("`status --json` to answer 0 and running during the storm, got {answer:?} after {took:?}"),
     );
     let before = storm_forks(&g);
@@ -354,8 +329,9 @@ fn forwarded_signal_never_reaches_a_process_that_recycled_an_old_main_pid() {
     let starter = g.wait_for_lines("starters", 1)[0].trim().to_owned();
     let daemon = g.wait_for_lines("daemons", 1)[0].trim().to_owned();
     g.wait_until(PATIENCE, "the daemon to be the main PID", || {
-        ask_status(g.name())
-            .is_some_and(|(_, json)| json.contains(&format!("\"main_pid\":{daemon},")))
+        run_cli(["status", g.name(), "--json"])
+            .stdout
+            .contains(&format!("\"main_pid\":{daemon},"))
     });
 
     // Fork in the namespace until a process of ours gets the starter's PID (bounded).

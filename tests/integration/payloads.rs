@@ -69,10 +69,16 @@ pub fn daemonize(dir: &Path) -> Vec<String> {
 
 /// Like `daemonize`, but the daemon records every forwarded signal in `signals`.
 pub fn daemonize_and_record_signals(dir: &Path) -> Vec<String> {
+    daemonize_recording(dir, "daemonize-rec", "")
+}
+
+/// A starter that appends its PID to `starters`, starts a daemon (through `launcher`)
+/// that records forwarded signals and appends its PID to `daemons`, then exits 0.
+fn daemonize_recording(dir: &Path, name: &str, launcher: &str) -> Vec<String> {
     let daemon = format!(r#"{RECORD_FORWARDED}; echo $$ >> "$1/daemons"; {IDLE}"#);
     sh(
-        "daemonize-rec",
-        &format!(r#"echo $$ >> "$1/starters"; sh -c '{daemon}' daemon "$1" & exit 0"#),
+        name,
+        &format!(r#"echo $$ >> "$1/starters"; {launcher}sh -c '{daemon}' daemon "$1" & exit 0"#),
         dir,
     )
 }
@@ -267,12 +273,7 @@ pub fn fork_storm(dir: &Path) -> Vec<String> {
 /// (`setsid`, as real daemons do), so that no process is left in the starter's session or
 /// process group and the starter's PID can be recycled once it is reaped.
 pub fn daemonize_in_new_session_and_record_signals(dir: &Path) -> Vec<String> {
-    let daemon = format!(r#"{RECORD_FORWARDED}; echo $$ >> "$1/daemons"; {IDLE}"#);
-    sh(
-        "daemonize-setsid",
-        &format!(r#"echo $$ >> "$1/starters"; setsid sh -c '{daemon}' daemon "$1" & exit 0"#),
-        dir,
-    )
+    daemonize_recording(dir, "daemonize-setsid", "setsid ")
 }
 
 /// Makes the `-P` file `$2` a FIFO, appends its PID to `pids` and exits 1: a guardian
