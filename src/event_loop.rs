@@ -165,7 +165,7 @@ impl EventLoop<'_> {
         for signal in incoming {
             match signal {
                 Incoming::ChildExited => {}
-                Incoming::Stop => self.dispatch(Event::StopRequested, now)?,
+                Incoming::Stop => self.dispatch(Event::Requested(Request::Exit), now)?,
                 Incoming::Forward(signal) => self.dispatch(Event::SignalReceived(signal), now)?,
             }
         }

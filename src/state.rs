@@ -11,38 +11,40 @@
 //! `BackingOff { until: now + delay }` with `[Log(Restarting)]`. Without a restart it is
 //! `Exited { code }` with `[Exit(code)]`: the app's `exit_code()`, or 1 for `LostTrack`.
 //!
+//! SIGTERM and SIGINT arrive as `Requested(Exit)`, like `supervisor exit`.
+//!
 //! | state | event | next state | actions |
 //! | --- | --- | --- | --- |
 //! | (start) | | `Spawning { first: true }` | `Spawn` |
 //! | `Spawning` | `Spawned { main }` | `Running { main, since: now }` | `WatchMain(main)`, `Log(Started)` |
 //! | `Spawning { first: true }` | `SpawnFailed(f)` | `Exited { 127 / 126 / 1 }` | `Exit(code)` |
 //! | `Spawning { first: false }` | `SpawnFailed(f)` | `BackingOff { now + delay(max(failures, 2)) }`, failures + 1 | `Log(Restarting)` |
-//! | `Spawning` | `StopRequested` | `Stopping { None, None }` | `KillCgroup` |
+//! | `Spawning` | `Requested(Exit)` | `Stopping { None, None }` | `KillCgroup` |
 //! | `Spawning` | `MainExited`, `CgroupEmptied`, `DeadlinePassed` | unchanged | |
 //! | `Running { main, since }` | `MainExited { main, successor: Some(s) }` | `Running { s, since }` | `WatchMain(s)`, `Log(HandedOver)`, and `KillStrays { keep: s }` unless the exit was clean |
 //! | `Running { main, since }` | `MainExited { main, None, populated: true }` | `Clearing { status, kind, since }`; a clean kind becomes `LostTrack` | `Log(Ended)`, `Log(KillingLeftovers)`, `KillCgroup` |
 //! | `Running { main, since }` | `MainExited { main, None, populated: false }` | `decide` | `Log(Ended)`, then `decide`'s |
-//! | `Running { main }` | `StopRequested` | `Stopping { main, now + stop_timeout }` | `Log(Stopping)`, `Forward(stop_signal)`, `Forward(CONT)` |
+//! | `Running { main }` | `Requested(Exit)` | `Stopping { main, now + stop_timeout }` | `Log(Stopping)`, `Forward(stop_signal)`, `Forward(CONT)` |
 //! | `Running { main }` | `SignalReceived(QUIT)` | `Stopping { main, None }` | `Log(Stopping)`, `Forward(QUIT)` |
 //! | `Running { main }` | `SignalReceived(sig)` | unchanged | `Forward(sig)` |
 //! | `Running` | `MainExited` of another PID, `CgroupEmptied`, `DeadlinePassed`, `Spawned`, `SpawnFailed` | unchanged | |
 //! | `Clearing { status, kind, since }` | `CgroupEmptied` | `decide` | `decide`'s |
-//! | `Clearing` | `StopRequested` | `Stopping { None, None }` (the kill is under way) | |
+//! | `Clearing` | `Requested(Exit)` | `Stopping { None, None }` (the kill is under way) | |
 //! | `Clearing` | `MainExited`, `DeadlinePassed`, `Spawned`, `SpawnFailed` | unchanged | |
 //! | `BackingOff { until }` | `DeadlinePassed`, `now >= until` | `Spawning { first: false }` | `Spawn` |
-//! | `BackingOff` | `StopRequested` | `Exited { 0 }` (the restart is cancelled) | `Exit(0)` |
+//! | `BackingOff` | `Requested(Exit)` | `Exited { 0 }` (the restart is cancelled) | `Exit(0)` |
 //! | `BackingOff` | early `DeadlinePassed`, `MainExited`, `CgroupEmptied`, `Spawned`, `SpawnFailed` | unchanged | |
 //! | `Stopping { main: Some(main) }` | `MainExited { main, populated: true }` | `Stopping { None, None }` | `KillCgroup` |
 //! | `Stopping { main: Some(main) }` | `MainExited { main, populated: false }` | `Exited { 0 }` | `Exit(0)` |
 //! | `Stopping` | `CgroupEmptied` | `Exited { 0 }` | `Exit(0)` |
 //! | `Stopping { kill_at: Some(t) }` | `DeadlinePassed`, `now >= t` | `Stopping { None, None }` | `Log(StopTimedOut)`, `KillCgroup` |
-//! | `Stopping { main: Some(main), kill_at: None }` (after QUIT) | `StopRequested` | `Stopping { main, now + stop_timeout }` | `Log(Stopping)`, `Forward(stop_signal)`, `Forward(CONT)` |
-//! | `Stopping { kill_at: Some(_) }` | `StopRequested` | `Stopping { None, None }` | `KillCgroup` |
-//! | `Stopping { None, None }` | `StopRequested` | unchanged (the kill is under way) | |
+//! | `Stopping { main: Some(main), kill_at: None }` (after QUIT) | `Requested(Exit)` | `Stopping { main, now + stop_timeout }` | `Log(Stopping)`, `Forward(stop_signal)`, `Forward(CONT)` |
+//! | `Stopping { kill_at: Some(_) }` | `Requested(Exit)` | `Stopping { None, None }` | `KillCgroup` |
+//! | `Stopping { None, None }` | `Requested(Exit)` | unchanged (the kill is under way) | |
 //! | `Stopping { main: Some(main) }` | `SignalReceived(sig)` | unchanged | `Forward(sig)` |
 //! | `Stopping` | `MainExited` of another PID, early `DeadlinePassed`, `Spawned`, `SpawnFailed` | unchanged | |
 //! | `Spawning`, `Clearing`, `BackingOff`, `Stopping { main: None }` | `SignalReceived(sig)` | unchanged | `Log(NothingToSignal(sig))` |
-//! | `Running { main }` | `Requested(Stop / Restart / Exit)` | `Stopping { main, now + stop_timeout, then: StayStopped / Start / Exit }` | as `StopRequested` |
+//! | `Running { main }` | `Requested(Stop / Restart)` | `Stopping { main, now + stop_timeout, then: StayStopped / Start }` | as `Requested(Exit)` |
 //! | `Running { main }` | `Requested(Start)` | unchanged | `Answer(Start, Ok)` (already running) |
 //! | `Running { main, since }` | `Requested(Upgrade / Reload)` | `Switching { main, since, switch }` | `Log(Switching)`, `BeginSwitch { upgrade/reload signal, main }` |
 //! | `Switching` | `DeadlinePassed` at the probe time | `Switching`, next probe | `Probe { main }` |
@@ -51,13 +53,13 @@
 //! | `Switching` (reload) | `Probed { new: Some(w) }` | `Running { main }` | `Answer(Reload, Ok)` |
 //! | `Switching` | `DeadlinePassed` at the deadline | `Running { main }` | `Log(SwitchFailed)`, `Forward(HUP)` if WINCH was sent, `Answer(Err)` |
 //! | `Switching` | `MainExited { main }` | as in `Running` | and `Answer(Ok)` with a successor, else `Answer(Err)` |
-//! | `Switching` | `StopRequested`, `Requested(Stop / Restart / Exit)` | as in `Running` | and `Answer(Err)` to the switch |
+//! | `Switching` | `Requested(Stop / Restart / Exit)` | as in `Running` | and `Answer(Err)` to the switch |
 //! | `Switching` | `SignalReceived(sig)` | unchanged | `Forward(sig)` |
 //! | `Stopping { then }` | the app gone (`MainExited` with nothing left, `CgroupEmptied`) | `then`: `Exited { 0 }` / `Stopped` / `Spawning` | `Exit(0)` / `Answer(Stop, Ok)` / `Spawn` |
 //! | `Stopping { then: StayStopped / Start }` | `Requested(Stop / Start / Restart)` | `then` changed | |
 //! | `BackingOff` | `Requested(Stop)` | `Stopped` | `Answer(Stop, Ok)` |
 //! | `BackingOff`, `Stopped` | `Requested(Start / Restart)` | `Spawning { first: false }` | `Spawn`; `Spawned` answers it |
-//! | `Stopped` | `StopRequested`, `Requested(Exit)` | `Exited { 0 }` | `Exit(0)` |
+//! | `Stopped` | `Requested(Exit)` | `Exited { 0 }` | `Exit(0)` |
 //! | any | a request it cannot serve now | unchanged | `Answer(Err)` saying why |
 //! | `Exited` | anything | unchanged | |
 //!
@@ -204,12 +206,10 @@ pub enum Event {
     },
     CgroupEmptied,
     DeadlinePassed,
-    /// SIGTERM or SIGINT reached the guardian.
-    StopRequested,
     /// A signal to forward to the main process (HUP, USR1, USR2, WINCH, ALRM, TTIN,
     /// TTOU, CONT, QUIT).
     SignalReceived(Signal),
-    /// An operator's request, from the control socket.
+    /// A request: from the control socket, or `Requested(Exit)` for SIGTERM and SIGINT.
     Requested(Request),
     /// What the loop saw after `Probe`: a child of the main process that was not there
     /// when the switch began (`new`), and whether it looks ready: it has children of its
@@ -525,7 +525,7 @@ impl Machine {
             }
             // Spawning is synchronous, so nothing else can arrive here; should that change,
             // killing the cgroup catches whatever the spawn left.
-            (State::Spawning { .. }, Event::StopRequested) => {
+            (State::Spawning { .. }, Event::Requested(Request::Exit)) => {
                 (kill_under_way(AfterStop::Exit), vec![KillCgroup])
             }
             (State::Spawning { .. }, Event::Requested(_)) => {
@@ -548,9 +548,6 @@ impl Machine {
                     populated,
                 },
             ) if pid == main => self.main_exited(main, since, status, successor, populated, now),
-            (State::Running { main, .. }, Event::StopRequested) => {
-                self.stop(main, now, AfterStop::Exit)
-            }
             // nginx's QUIT: a graceful stop that waits as long as the app needs.
             (State::Running { main, .. }, Event::SignalReceived(Signal::SIGQUIT)) => (
                 State::Stopping {
@@ -592,9 +589,6 @@ impl Machine {
                 },
                 Event::CgroupEmptied,
             ) => self.decide(status, kind, since, now, Vec::new()),
-            (State::Clearing { .. }, Event::StopRequested) => {
-                (kill_under_way(AfterStop::Exit), Vec::new())
-            }
             (State::Clearing { .. }, Event::Requested(Request::Stop)) => {
                 (kill_under_way(AfterStop::StayStopped), Vec::new())
             }
@@ -617,9 +611,7 @@ impl Machine {
             (State::BackingOff { until }, Event::DeadlinePassed) if now >= until => {
                 (State::Spawning { first: false }, vec![Spawn])
             }
-            (State::BackingOff { .. }, Event::StopRequested | Event::Requested(Request::Exit)) => {
-                exit(0)
-            }
+            (State::BackingOff { .. }, Event::Requested(Request::Exit)) => exit(0),
             (State::BackingOff { .. }, Event::Requested(Request::Stop)) => {
                 (State::Stopped, vec![answer_ok(Request::Stop, "stopped")])
             }
@@ -683,14 +675,14 @@ impl Machine {
                     kill_at: None,
                     ..
                 },
-                Event::StopRequested | Event::Requested(Request::Exit),
+                Event::Requested(Request::Exit),
             ) => self.stop(main, now, AfterStop::Exit),
             // A second stop request is impatience: kill now rather than at the timeout.
             (
                 State::Stopping {
                     kill_at: Some(_), ..
                 },
-                Event::StopRequested | Event::Requested(Request::Exit),
+                Event::Requested(Request::Exit),
             ) => (kill_under_way(AfterStop::Exit), vec![KillCgroup]),
             (
                 State::Stopping {
@@ -698,7 +690,7 @@ impl Machine {
                     kill_at: None,
                     ..
                 },
-                Event::StopRequested | Event::Requested(Request::Exit),
+                Event::Requested(Request::Exit),
             ) => (kill_under_way(AfterStop::Exit), Vec::new()),
             // What follows the stop can still change: stop rather than restart, or back.
             (
@@ -749,7 +741,7 @@ impl Machine {
             (State::Stopped, Event::Requested(Request::Stop)) => {
                 (unchanged, vec![reply_ok("already stopped")])
             }
-            (State::Stopped, Event::StopRequested | Event::Requested(Request::Exit)) => exit(0),
+            (State::Stopped, Event::Requested(Request::Exit)) => exit(0),
             (State::Stopped, Event::Requested(_)) => {
                 (unchanged, vec![reply_err("the app is stopped")])
             }
@@ -935,8 +927,7 @@ impl Machine {
             Event::SignalReceived(signal) => {
                 (state(switch), vec![Action::Forward { signal, to: main }])
             }
-            Event::StopRequested
-            | Event::Requested(Request::Stop | Request::Restart | Request::Exit) => {
+            Event::Requested(Request::Stop | Request::Restart | Request::Exit) => {
                 let then = match event {
                     Event::Requested(Request::Stop) => AfterStop::StayStopped,
                     Event::Requested(Request::Restart) => AfterStop::Start,
@@ -1535,7 +1526,7 @@ mod tests {
     #[test]
     fn stops_a_running_app_with_the_stop_signal_then_cont() {
         let mut scenario = Scenario::running(restart_on_crash());
-        let actions = scenario.handle(Event::StopRequested, 5);
+        let actions = scenario.handle(Event::Requested(Request::Exit), 5);
         assert_eq!(
             actions,
             [
@@ -1578,7 +1569,7 @@ mod tests {
     #[test]
     fn kills_what_the_main_leaves_behind_when_it_stops() {
         let mut scenario = Scenario::running(restart_on_crash());
-        scenario.handle(Event::StopRequested, 5);
+        scenario.handle(Event::Requested(Request::Exit), 5);
         let actions = scenario.handle(
             Event::MainExited {
                 pid: pid(100),
@@ -1589,14 +1580,7 @@ mod tests {
             6,
         );
         assert_eq!(actions, [KillCgroup]);
-        assert_eq!(
-            scenario.state(),
-            State::Stopping {
-                then: AfterStop::Exit,
-                main: None,
-                kill_at: None
-            }
-        );
+        assert_eq!(scenario.state(), kill_under_way(AfterStop::Exit));
         assert_eq!(scenario.handle(Event::CgroupEmptied, 6), [Exit(0)]);
     }
 
@@ -1607,7 +1591,10 @@ mod tests {
         scenario.handle(Event::Spawned { main: pid(101) }, 1);
         scenario.handle(crashed(pid(101)), 2);
         assert!(matches!(scenario.state(), State::BackingOff { .. }));
-        assert_eq!(scenario.handle(Event::StopRequested, 2), [Exit(0)]);
+        assert_eq!(
+            scenario.handle(Event::Requested(Request::Exit), 2),
+            [Exit(0)]
+        );
         assert_eq!(scenario.state(), State::Exited { code: 0 });
         assert_eq!(scenario.handle(Event::DeadlinePassed, 3), []);
     }
@@ -1624,43 +1611,32 @@ mod tests {
             },
             5,
         );
-        assert_eq!(scenario.handle(Event::StopRequested, 5), []);
-        assert_eq!(
-            scenario.state(),
-            State::Stopping {
-                then: AfterStop::Exit,
-                main: None,
-                kill_at: None
-            }
-        );
+        assert_eq!(scenario.handle(Event::Requested(Request::Exit), 5), []);
+        assert_eq!(scenario.state(), kill_under_way(AfterStop::Exit));
         assert_eq!(scenario.machine.deadline(), None);
-        assert_eq!(scenario.handle(Event::StopRequested, 5), []);
+        assert_eq!(scenario.handle(Event::Requested(Request::Exit), 5), []);
         assert_eq!(scenario.handle(Event::CgroupEmptied, 6), [Exit(0)]);
     }
 
     #[test]
     fn kills_the_cgroup_when_the_stop_times_out() {
         let mut scenario = Scenario::running(restart_on_crash());
-        scenario.handle(Event::StopRequested, 5);
+        scenario.handle(Event::Requested(Request::Exit), 5);
         assert_eq!(scenario.handle(Event::DeadlinePassed, 14), []);
         let actions = scenario.handle(Event::DeadlinePassed, 15);
         assert_eq!(actions, [Log(Notice::StopTimedOut), KillCgroup]);
-        assert_eq!(
-            scenario.state(),
-            State::Stopping {
-                then: AfterStop::Exit,
-                main: None,
-                kill_at: None
-            }
-        );
+        assert_eq!(scenario.state(), kill_under_way(AfterStop::Exit));
         assert_eq!(scenario.handle(Event::CgroupEmptied, 15), [Exit(0)]);
     }
 
     #[test]
     fn kills_at_once_on_a_second_stop_request() {
         let mut scenario = Scenario::running(restart_on_crash());
-        scenario.handle(Event::StopRequested, 5);
-        assert_eq!(scenario.handle(Event::StopRequested, 6), [KillCgroup]);
+        scenario.handle(Event::Requested(Request::Exit), 5);
+        assert_eq!(
+            scenario.handle(Event::Requested(Request::Exit), 6),
+            [KillCgroup]
+        );
         assert_eq!(scenario.machine.deadline(), None);
         assert_eq!(scenario.handle(Event::CgroupEmptied, 6), [Exit(0)]);
     }
@@ -1702,7 +1678,7 @@ mod tests {
     fn turns_a_graceful_stop_into_a_timed_one_on_stop_request() {
         let mut scenario = Scenario::running(restart_on_crash());
         scenario.handle(Event::SignalReceived(Signal::SIGQUIT), 5);
-        let actions = scenario.handle(Event::StopRequested, 20);
+        let actions = scenario.handle(Event::Requested(Request::Exit), 20);
         assert_eq!(
             actions[1],
             Forward {
@@ -1711,7 +1687,10 @@ mod tests {
             }
         );
         assert_eq!(scenario.machine.deadline(), Some(scenario.at(30)));
-        assert_eq!(scenario.handle(Event::StopRequested, 21), [KillCgroup]);
+        assert_eq!(
+            scenario.handle(Event::Requested(Request::Exit), 21),
+            [KillCgroup]
+        );
     }
 
     #[test]
@@ -1805,7 +1784,7 @@ mod tests {
             crashed(pid(100)),
             Event::CgroupEmptied,
             Event::DeadlinePassed,
-            Event::StopRequested,
+            Event::Requested(Request::Exit),
             Event::SignalReceived(Signal::SIGHUP),
         ] {
             assert_eq!(scenario.handle(event, 2), []);
@@ -1825,7 +1804,7 @@ mod tests {
         assert_eq!(scenario.machine.deadline(), Some(scenario.at(3)));
         scenario.handle(Event::DeadlinePassed, 3);
         scenario.handle(Event::Spawned { main: pid(102) }, 3);
-        scenario.handle(Event::StopRequested, 4);
+        scenario.handle(Event::Requested(Request::Exit), 4);
         assert_eq!(scenario.machine.deadline(), Some(scenario.at(14)));
     }
 
