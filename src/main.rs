@@ -6,6 +6,7 @@ mod backoff;
 mod cgroup;
 mod cli;
 mod client;
+mod clone;
 mod config;
 mod control;
 mod credentials;

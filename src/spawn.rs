@@ -1,5 +1,5 @@
-//! Starting the app: fork, the child-side steps, exec, and the exec-error pipe
-//! (DESIGN.md section 3).
+//! Starting the app: the child-side steps, exec, and the exec-error pipe (DESIGN.md
+//! section 3); clone.rs makes the process.
 //!
 //! Everything the child needs is prepared before the fork ([`Spawner::new`]): between
 //! fork and exec the child makes syscalls only (no allocation, no locks, no NSS), and a
@@ -8,9 +8,10 @@
 //! never a crash loop.
 
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::ffi::{CString, c_char};
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -19,8 +20,9 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::stat::Mode;
-use nix::unistd::{ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
+use nix::unistd::{Pid, dup2_stderr, dup2_stdin, dup2_stdout, pipe2, setsid};
 
+use crate::clone::{self, ChildMain, ChildStack};
 use crate::config::Config;
 use crate::credentials::{PrivilegeStep, Privileges};
 use crate::state::SpawnFailure;
@@ -129,35 +131,6 @@ pub struct Spawned {
     pub pidfd: Option<OwnedFd>,
 }
 
-/// `struct clone_args` of clone3(2) (linux/sched.h, CLONE_ARGS_SIZE_VER2): not in glibc's
-/// headers, nor in the libc crate for glibc targets.
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_PIDFD: u64 = 0x1000;
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// How a new process gets its pidfd and its place in the cgroup.
-enum Fork {
-    /// An ordinary fork; the child moves itself into the cgroup.
-    Plain,
-    /// clone3 into the cgroup, with a pidfd; `pidfd` was filled in by the kernel.
-    IntoCgroup { pidfd: RawFd },
-}
-
 /// Everything a spawn needs, made once; [`Spawner::spawn`] allocates nothing in the child.
 pub struct Spawner {
     program: CString,
@@ -174,6 +147,8 @@ pub struct Spawner {
     clone3_refused: Cell<bool>,
     /// With `-f` the app gets /dev/null as stdin, stdout and stderr, as daemon(3) does.
     null_stdio: Option<OwnedFd>,
+    /// The child's stack while it shares our memory (clone.rs).
+    stack: ChildStack,
 }
 
 impl Spawner {
@@ -215,6 +190,7 @@ impl Spawner {
             freezer_procs,
             clone3_refused: Cell::new(false),
             null_stdio,
+            stack: ChildStack::new().context("failed to map the stack of the app's first frame")?,
         })
     }
 
@@ -235,90 +211,55 @@ impl Spawner {
 
     fn spawn_once(&self) -> Result<Spawned, SpawnError> {
         let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Fork)?;
-        let (result, how) = self.fork()?;
-        match result {
-            ForkResult::Child => {
-                drop(report_read);
-                let alive = [ALIVE];
-                // SAFETY: write(2) of a byte on this stack to a pipe we own.
-                unsafe { libc::write(report_write.as_raw_fd(), alive.as_ptr().cast(), 1) };
-                let (step, errno) = self.exec_child(&how);
-                let mut report = [0u8; REPORT_LEN];
-                report[..2].copy_from_slice(&step.encode());
-                report[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
-                // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer lives
-                // on this stack.
-                unsafe {
-                    libc::write(
-                        report_write.as_raw_fd(),
-                        report.as_ptr().cast(),
-                        report.len(),
-                    );
-                    libc::_exit(127);
-                }
-            }
-            ForkResult::Parent { child } => {
-                drop(report_write);
-                let pidfd = match how {
-                    // SAFETY: clone3 made this descriptor for us (CLONE_PIDFD), and nothing
-                    // else owns it.
-                    Fork::IntoCgroup { pidfd } => Some(unsafe { OwnedFd::from_raw_fd(pidfd) }),
-                    Fork::Plain => None,
-                };
-                read_report(&report_read).map(|()| Spawned { pid: child, pidfd })
-            }
-        }
+        let report = report_write.as_raw_fd();
+        let mut child = |in_cgroup: bool| -> Infallible { self.run_child(report, in_cgroup) };
+        let spawned = self.clone_child(&mut child)?;
+        drop(report_write);
+        read_report(&report_read).map(|()| spawned)
     }
 
     /// clone3 into the cgroup where we can, else fork.
-    fn fork(&self) -> Result<(ForkResult, Fork), SpawnError> {
-        if let Some(dir) = self
-            .cgroup_dir
-            .as_ref()
-            .filter(|_| !self.clone3_refused.get())
-        {
-            let mut pidfd: RawFd = -1;
-            let args = CloneArgs {
-                flags: CLONE_PIDFD | CLONE_INTO_CGROUP,
-                pidfd: &raw mut pidfd as u64,
-                exit_signal: libc::SIGCHLD as u64,
-                cgroup: dir.as_raw_fd() as u64,
-                ..CloneArgs::default()
-            };
-            // SAFETY: without CLONE_VM this is fork(2) with a cgroup and a pidfd: the child
-            // gets a copy of this single-threaded process and runs only `exec_child`; the
-            // kernel reads `args` and writes `pidfd` before returning.
-            let ret = unsafe {
-                libc::syscall(
-                    libc::SYS_clone3,
-                    &raw const args,
-                    std::mem::size_of::<CloneArgs>(),
-                )
-            };
-            match ret {
-                0 => return Ok((ForkResult::Child, Fork::IntoCgroup { pidfd })),
-                pid if pid > 0 => {
-                    let child = Pid::from_raw(pid as i32);
-                    return Ok((ForkResult::Parent { child }, Fork::IntoCgroup { pidfd }));
+    fn clone_child(&self, child: ChildMain<'_>) -> Result<Spawned, SpawnError> {
+        if !self.clone3_refused.get() {
+            let cgroup = self.cgroup_dir.as_ref().map(AsFd::as_fd);
+            match clone::clone3(cgroup, &self.stack, child) {
+                Ok(cloned) => {
+                    return Ok(Spawned {
+                        pid: cloned.pid,
+                        pidfd: Some(cloned.pidfd),
+                    });
                 }
-                _ => match Errno::last() {
-                    // Not this kernel's (or a filter's): fork from now on.
-                    Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM => {
-                        self.clone3_refused.set(true);
-                    }
-                    errno => return Err(SpawnError::Fork(errno)),
-                },
+                // Not this kernel's (or a filter's): fork from now on.
+                Err(Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL | Errno::EPERM) => {
+                    self.clone3_refused.set(true);
+                }
+                Err(errno) => return Err(SpawnError::Fork(errno)),
             }
         }
-        // SAFETY: the guardian is single-threaded, so no lock can be held by another
-        // thread across the fork; the child runs only `exec_child`, which makes syscalls
-        // on data prepared before the fork and never returns.
-        let result = unsafe { fork() }.map_err(SpawnError::Fork)?;
-        Ok((result, Fork::Plain))
+        let pid = clone::fork_child(child).map_err(SpawnError::Fork)?;
+        Ok(Spawned { pid, pidfd: None })
+    }
+
+    /// The child's side: reports that it runs, takes the steps to exec, and reports the
+    /// step that failed. Never returns.
+    fn run_child(&self, report: RawFd, in_cgroup: bool) -> Infallible {
+        let alive = [ALIVE];
+        // SAFETY: write(2) of a byte on this stack to a pipe we own.
+        unsafe { libc::write(report, alive.as_ptr().cast(), 1) };
+        let (step, errno) = self.exec_child(in_cgroup);
+        let mut failure = [0u8; REPORT_LEN];
+        failure[..2].copy_from_slice(&step.encode());
+        failure[2..].copy_from_slice(&(errno as i32).to_ne_bytes());
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer lives on this
+        // stack.
+        unsafe {
+            libc::write(report, failure.as_ptr().cast(), failure.len());
+            libc::_exit(127)
+        }
     }
 
     /// The child's side: returns only if a step failed.
-    fn exec_child(&self, how: &Fork) -> (Step, Errno) {
+    fn exec_child(&self, in_cgroup: bool) -> (Step, Errno) {
         // Its own session, so signals meant for the guardian's terminal or process group
         // (a Ctrl-C) reach the guardian only, which stops the app in order.
         if let Err(errno) = setsid() {
@@ -328,7 +269,7 @@ impl Spawner {
         // (kernel doc cgroup-v2.rst, cgroup.procs). Either way the app is in its cgroup
         // before a single instruction of its own runs.
         // SAFETY: a write(2) of a static buffer to an fd we own.
-        if matches!(how, Fork::Plain)
+        if !in_cgroup
             && unsafe { libc::write(self.cgroup_procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } < 0
         {
             return (Step::EnterCgroup, Errno::last());
