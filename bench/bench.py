@@ -333,7 +333,8 @@ class Bench:
 
     def idle_and_memory(self):
         """All guardians at once, each with a healthy child, for --idle seconds: their own
-        context switches and CPU time; memory at the end (smaps_rollup)."""
+        context switches and CPU time; memory at the end (smaps_rollup), alone and again
+        once a second guardian of the same kind runs."""
         insts = [Instance(self, kind, "sleep") for kind in GUARDIANS]
         for inst in insts:
             inst.wait_event(lambda e: e[0] == "S")
@@ -348,7 +349,15 @@ class Bench:
             self.results[inst.kind]["idle"] = {"seconds": seconds, "context_switches": sw1 - sw0, "cpu_ms": (cpu1 - cpu0) / 1e6}
             self.results[inst.kind]["memory"] = mem
             self.raw[inst.kind]["idle"] = {"before": [sw0, cpu0], "after": [sw1, cpu1], "seconds": seconds}
+        # A second guardian of each kind: the binary's pages are now shared, so USS is
+        # what each further supervised service costs.
+        twins = [Instance(self, inst.kind, "sleep") for inst in insts]
+        for twin in twins:
+            twin.wait_event(lambda e: e[0] == "S")
+        time.sleep(0.5)
         for inst in insts:
+            self.results[inst.kind]["memory"]["uss_kib_two_running"] = read_memory(inst.pid)["uss_kib"]
+        for inst in insts + twins:
             inst.stop()
 
     def crash_loop(self, kind):
@@ -519,6 +528,7 @@ def figures(r):
         "RSS KiB": g("memory", "rss_kib"),
         "PSS KiB": g("memory", "pss_kib"),
         "USS KiB": g("memory", "uss_kib"),
+        "USS KiB, 2 running": g("memory", "uss_kib_two_running"),
         "crash guardian CPU ms": g("crash", "guardian_cpu_ms"),
         "crash tree CPU ms": g("crash", "tree_cpu_ms"),
         "crash tree CPU per restart ms": (g("crash", "tree_cpu_ms") / g("crash", "restarts"))
@@ -550,9 +560,9 @@ def render(bench, machine):
                f"kernel {machine['kernel']}; {a.restarts} restarts, {a.cycles} start/stop cycles, "
                f"idle {a.idle:g} s, crash loop {a.crash:g} s. Times in ms: median (min–max).\n")
     out.append("| guardian | restart after kill -9 | first start | stop (tree gone) | handover | "
-               f"idle wakeups / {a.idle:g} s | idle CPU ms | RSS KiB | PSS KiB | USS KiB | "
+               f"idle wakeups / {a.idle:g} s | idle CPU ms | RSS KiB | PSS KiB | USS KiB | USS KiB, 2 running | "
                f"crash loop restarts / {a.crash:g} s | crash guardian CPU ms | crash tree CPU ms |")
-    out.append("|" + " --- |" * 13)
+    out.append("|" + " --- |" * 14)
     for kind in GUARDIANS:
         r = bench.results[kind]
         idle, mem, crash = r.get("idle", {}), r.get("memory", {}), r.get("crash")
@@ -560,6 +570,7 @@ def render(bench, machine):
             LABELS[kind], lat(r, "restart"), lat(r, "first_start"), lat(r, "stop"), lat(r, "handover"),
             fmt(idle.get("context_switches")), fmt(idle.get("cpu_ms")),
             fmt(mem.get("rss_kib")), fmt(mem.get("pss_kib")), fmt(mem.get("uss_kib")),
+            fmt(mem.get("uss_kib_two_running")),
             fmt(crash["restarts"]) if crash else "n/a",
             fmt(crash["guardian_cpu_ms"], 1) if crash else "n/a",
             fmt(crash["tree_cpu_ms"], 1) if crash else "n/a",
@@ -621,6 +632,9 @@ def targets(results, ratios):
     mem = o.get("memory")
     if mem:
         row("USS ≤ 350 KiB", f"{mem['uss_kib']} KiB", mem["uss_kib"] <= 350)
+        if mem.get("uss_kib_two_running") is not None:
+            row("(for reference) USS ≤ 350 KiB once a second guardian shares the binary",
+                f"{mem['uss_kib_two_running']} KiB", mem["uss_kib_two_running"] <= 350)
         row("RSS ≤ 2048 KiB", f"{mem['rss_kib']} KiB", mem["rss_kib"] <= 2048)
     fs, fr = _get(o, ("first_start", "median_ms")), _get(r["runit"], ("first_start", "median_ms"))
     if fs is not None and fr:

@@ -43,7 +43,10 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+// Only x86_64 shares memory with the child (see `clone3_running`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CLONE_VM: u64 = 0x100;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -76,6 +79,7 @@ impl ChildStack {
         Ok(stack)
     }
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn bottom(&self) -> u64 {
         self.base.as_ptr() as u64 + GUARD_LEN as u64
     }

@@ -5,9 +5,9 @@
 //! never removed: removing a lock file races with the next guardian opening it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -41,7 +41,7 @@ impl InstanceLock {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("failed to open {}", path.display()))?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((mut file, Errno::EWOULDBLOCK)) => {
                 let mut holder = String::new();
@@ -56,9 +56,18 @@ impl InstanceLock {
                 return Err(errno).with_context(|| format!("failed to lock {}", path.display()));
             }
         };
-        lock.set_len(0)
-            .and_then(|()| lock.rewind())
-            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+        // One write at the start, and a truncation only when a stale holder's PID was
+        // longer: a truncation to zero makes ext4 flush the file on close (auto_da_alloc).
+        let line = format!("{}\n", std::process::id());
+        lock.write_all_at(line.as_bytes(), 0)
+            .and_then(|()| lock.metadata())
+            .and_then(|metadata| {
+                if metadata.len() > line.len() as u64 {
+                    lock.set_len(line.len() as u64)
+                } else {
+                    Ok(())
+                }
+            })
             .with_context(|| format!("failed to write {}", path.display()))?;
         Ok(InstanceLock { lock })
     }
@@ -102,5 +111,15 @@ mod tests {
             "{message}"
         );
         InstanceLock::acquire_in(dir.path(), "other").expect("another name is free");
+    }
+
+    #[test]
+    fn a_stale_lock_file_is_left_holding_our_pid_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("web.lock");
+        std::fs::write(&path, "4194304\nleft by a guardian that died\n").expect("stale file");
+        let _lock = InstanceLock::acquire_in(dir.path(), "web").expect("lock");
+        let written = std::fs::read_to_string(&path).expect("read back");
+        assert_eq!(written, format!("{}\n", std::process::id()));
     }
 }
