@@ -66,11 +66,30 @@ fn points<'a>(mounts: impl Iterator<Item = &'a Mount>) -> Vec<&'a Path> {
 }
 
 /// Unescaping only ever shortens a path (four bytes become one), and leaves a path
-/// without a backslash as it is.
+/// without a backslash as it is. The raw paths are the fourth and fifth fields, as procfs
+/// reads them; procfs parses every cgroup line, and a line of another file system only
+/// where it is well-formed (parse_mountinfo reads those without it).
 fn check_unescaped(mount: &Mount, line: &str) {
-    let raw = MountInfo::from_line(line).expect("parse_mountinfo parsed this line");
-    let raw_point = raw.mount_point.to_string_lossy().into_owned();
-    for (unescaped, raw) in [(&mount.mount_point, &raw_point), (&mount.root, &raw.root)] {
+    let mut fields = line.split(' ');
+    let raw_root = fields
+        .nth(3)
+        .expect("parse_mountinfo parsed this line")
+        .to_owned();
+    let raw_point = fields
+        .next()
+        .expect("parse_mountinfo parsed this line")
+        .to_owned();
+    if let Ok(full) = MountInfo::from_line(line) {
+        assert_eq!(full.root, raw_root);
+        assert_eq!(full.mount_point.to_string_lossy(), raw_point);
+        assert_eq!(full.fs_type, mount.fs_type);
+    } else {
+        assert!(
+            !matches!(mount.fs_type.as_str(), "cgroup" | "cgroup2"),
+            "procfs refused {line:?}"
+        );
+    }
+    for (unescaped, raw) in [(&mount.mount_point, &raw_point), (&mount.root, &raw_root)] {
         let unescaped = unescaped.as_os_str().as_encoded_bytes();
         assert!(unescaped.len() <= raw.len(), "{raw:?} became {unescaped:?}");
         if !raw.contains('\\') {
