@@ -149,6 +149,8 @@ pub struct Spawner {
     null_stdio: Option<OwnedFd>,
     /// The child's stack while it shares our memory (clone.rs).
     stack: ChildStack,
+    /// What the child resets to SIG_DFL (see [`non_default_dispositions`]).
+    changed_dispositions: Vec<libc::c_int>,
 }
 
 impl Spawner {
@@ -191,6 +193,7 @@ impl Spawner {
             clone3_refused: Cell::new(false),
             null_stdio,
             stack: ChildStack::new().context("failed to map the stack of the app's first frame")?,
+            changed_dispositions: non_default_dispositions(),
         })
     }
 
@@ -287,7 +290,7 @@ impl Spawner {
         {
             return (Step::RedirectStdio, errno);
         }
-        if let Err(errno) = reset_signals() {
+        if let Err(errno) = reset_signals(&self.changed_dispositions) {
             return (Step::ResetSignals, errno);
         }
         if let Err((step, errno)) = self.privileges.apply() {
@@ -300,14 +303,32 @@ impl Spawner {
     }
 }
 
+/// The signals whose disposition in the guardian is not the default, read once
+/// when the spawner is made: Rust's runtime ignores SIGPIPE and handles SIGSEGV and
+/// SIGBUS, and whoever started us may have left some ignored (a shell does, for SIGINT
+/// and SIGQUIT of a background job). Nothing in the guardian changes a disposition later.
+/// The child resets only these: one sigaction(2) each instead of one per signal at every
+/// start. glibc refuses its two internal real-time signals (32 and 33), so they are
+/// never listed.
+fn non_default_dispositions() -> Vec<libc::c_int> {
+    (1..=libc::SIGRTMAX())
+        .filter(|&number| number != libc::SIGKILL && number != libc::SIGSTOP)
+        .filter(|&number| {
+            // SAFETY: with a null new action, sigaction(2) only reads the current one
+            // into `current`, which is ours.
+            let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+            let read = unsafe { libc::sigaction(number, std::ptr::null(), &mut current) };
+            read == 0 && current.sa_sigaction != libc::SIG_DFL
+        })
+        .collect()
+}
+
 /// An empty signal mask and default dispositions: the guardian blocks every signal it
-/// handles (signalfd) and a blocked mask survives exec (sigprocmask(2)); Rust's runtime
-/// ignores SIGPIPE, and ignored dispositions survive exec too (signal(7)).
-fn reset_signals() -> Result<(), Errno> {
-    for number in 1..=31 {
-        if number == libc::SIGKILL || number == libc::SIGSTOP {
-            continue;
-        }
+/// handles (signalfd) and a blocked mask survives exec (sigprocmask(2)); ignored
+/// dispositions survive exec too (signal(7)); handlers would not, but none of the
+/// guardian's may run in the child once its mask is empty.
+fn reset_signals(changed: &[libc::c_int]) -> Result<(), Errno> {
+    for &number in changed {
         // SAFETY: SIG_DFL installs no handler; sigaction(2) is async-signal-safe.
         unsafe { libc::signal(number, libc::SIG_DFL) };
     }
