@@ -205,7 +205,9 @@ fn clone3_running(args: &mut CloneArgs, stack: &ChildStack, entry: &mut Entry<'_
 fn clone3_running(args: &mut CloneArgs, _stack: &ChildStack, entry: &mut Entry<'_>) -> i64 {
     // SAFETY: without CLONE_VM this is fork(2) with a cgroup and a pidfd: the child gets
     // a copy of this single-threaded process; the kernel reads `args` and writes `pidfd`.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &raw const *args, size_of::<CloneArgs>()) };
+    let ret = i64::from(unsafe {
+        libc::syscall(libc::SYS_clone3, &raw const *args, size_of::<CloneArgs>())
+    });
     match ret {
         0 => run_child(entry),
         pid if pid > 0 => pid,

@@ -336,7 +336,9 @@ fn reset_signals(changed: &[libc::c_int]) -> Result<(), Errno> {
 }
 
 /// Reads the child's report: `ALIVE` then end-of-file means exec succeeded; `ALIVE` then
-/// a report, that a step failed; nothing at all, that the child never ran.
+/// a report, that a step failed; nothing at all, that the child never ran. A child killed
+/// between `ALIVE` and exec (SIGKILL from outside, a fault) also reads as started: its
+/// exit then comes as the main process's, and is handled as a crash.
 fn read_report(report: &OwnedFd) -> Result<(), SpawnError> {
     let mut buffer = [0u8; 1 + REPORT_LEN];
     let mut filled = 0;
