@@ -297,21 +297,27 @@ class Bench:
         self.results = {g: {} for g in GUARDIANS}
         self.raw = {g: {} for g in GUARDIANS}
 
-    def start_stop_cycles(self, kind):
+    def start_stop_cycles(self):
         """First start (guardian exec -> child's first instruction) and stop (request ->
-        guardian and child gone), over --cycles fresh guardians."""
-        starts, stops = [], []
-        for _ in range(self.args.cycles):
-            inst = Instance(self, kind, "sleep")
-            e = inst.wait_event(lambda e: e[0] == "E")
-            s = inst.wait_event(lambda e: e[0] == "S")
-            starts.append(s[2] - e[2])
-            time.sleep(self.args.settle)
-            stops.append(inst.stop())
-        self.raw[kind]["first_start_ns"] = starts
-        self.raw[kind]["stop_ns"] = stops
-        self.results[kind]["first_start"] = summary(starts)
-        self.results[kind]["stop"] = summary(stops)
+        guardian and child gone), over --cycles fresh guardians of each kind, taken in
+        rounds (one of each kind per round), so that a slow spell of the machine falls
+        on every guardian alike rather than on whichever was measured then."""
+        starts = {kind: [] for kind in GUARDIANS}
+        stops = {kind: [] for kind in GUARDIANS}
+        for round in range(self.args.cycles):
+            log(f"start/stop cycles: round {round + 1} of {self.args.cycles}")
+            for kind in GUARDIANS:
+                inst = Instance(self, kind, "sleep")
+                e = inst.wait_event(lambda e: e[0] == "E")
+                s = inst.wait_event(lambda e: e[0] == "S")
+                starts[kind].append(s[2] - e[2])
+                time.sleep(self.args.settle)
+                stops[kind].append(inst.stop())
+        for kind in GUARDIANS:
+            self.raw[kind]["first_start_ns"] = starts[kind]
+            self.raw[kind]["stop_ns"] = stops[kind]
+            self.results[kind]["first_start"] = summary(starts[kind])
+            self.results[kind]["stop"] = summary(stops[kind])
 
     def restart_latency(self, kind):
         """kill -9 of a child that has lived > 1 s -> the new child's first instruction."""
@@ -698,9 +704,7 @@ def main():
         bench.child = build(bench.scratch)
         log(f"scratch {bench.scratch}")
         if "cycles" in phases:
-            for kind in GUARDIANS:
-                log(f"start/stop cycles: {kind}")
-                bench.start_stop_cycles(kind)
+            bench.start_stop_cycles()
         if "restart" in phases:
             for kind in RESTARTING:
                 log(f"restart latency: {kind}")
