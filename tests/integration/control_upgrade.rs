@@ -172,6 +172,17 @@ fn start_held_back_unicorn(view: View, tag: &str, leave_worker: bool) -> (Guardi
     (g, old)
 }
 
+/// Checks that an upgrade of a held-back unicorn answered 0; returns the new master (the
+/// second in `masters`) and the status after it.
+fn upgraded(g: &Guardian, outcome: &Outcome) -> (Pid, serde_json::Value) {
+    g.check(
+        outcome.code == Some(0),
+        &format!("the upgrade answers 0: {}", describe(outcome)),
+    );
+    let new = g.wait_for_pids("masters", 2)[1];
+    (new, status_of(g))
+}
+
 /// While an upgrade waits for a new master that is not ready yet (it holds back its pid
 /// file until told to go), `status` answers at once, saying `upgrading` with the old
 /// main PID; once the new master is ready the upgrade answers 0 and hands over.
@@ -189,13 +200,7 @@ fn status_answers_while_an_upgrade_waits_for_the_new_master(view: View) {
     g.check(!upgrade.is_finished(), "the upgrade still waits");
 
     std::fs::write(g.file("go"), "").expect("create go");
-    let outcome = join(&g, upgrade);
-    g.check(
-        outcome.code == Some(0),
-        &format!("the upgrade answers 0: {}", describe(&outcome)),
-    );
-    let new = g.wait_for_pids("masters", 2)[1];
-    let status = status_of(&g);
+    let (new, status) = upgraded(&g, &join(&g, upgrade));
     g.check(
         status["state"] == "running" && pid_field(&status, "main_pid") == Some(new),
         &format!("the new master {new} is the main PID: {status}"),
@@ -318,13 +323,7 @@ in_views!(reloads_haproxy_in_place_on_request: v2);
 fn adopts_the_pidfile_master_when_the_old_one_leaves_a_worker_behind(view: View) {
     let (g, _) = start_held_back_unicorn(view, "ctl-up-left", true);
     std::fs::write(g.file("go"), "").expect("create go");
-    let outcome = client(&["upgrade", g.name()]);
-    g.check(
-        outcome.code == Some(0),
-        &format!("the upgrade answers 0: {}", describe(&outcome)),
-    );
-    let new = g.wait_for_pids("masters", 2)[1];
-    let status = status_of(&g);
+    let (new, status) = upgraded(&g, &client(&["upgrade", g.name()]));
     g.check(
         pid_field(&status, "main_pid") == Some(new) && status["restarts"] == 0,
         &format!("the master in the pid file adopted, no restart: {status}"),

@@ -89,25 +89,7 @@ fn daemonize_recording(dir: &Path, name: &str, launcher: &str) -> Vec<String> {
 /// an asynchronous list of a non-interactive shell, which starts with QUIT ignored (POSIX,
 /// "Asynchronous Lists"), and an ignored signal cannot be trapped: `env` restores it.
 pub fn unicorn_like(dir: &Path, pidfile: &Path) -> Vec<String> {
-    let script = dir.join("unicorn.sh");
-    std::fs::write(
-        &script,
-        r#"dir=$1; pidfile=$2
-trap 'env --default-signal=QUIT,INT /bin/sh "$0" "$dir" "$pidfile" &' USR2
-trap 'kill $sleeper; exit 0' QUIT
-sleep 600 & sleeper=$!
-echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
-echo $$ >> "$dir/masters"
-while kill -0 $sleeper 2>/dev/null; do wait $sleeper; done
-"#,
-    )
-    .expect("failed to write the unicorn-like script");
-    vec![
-        "/bin/sh".into(),
-        script.display().to_string(),
-        dir.display().to_string(),
-        pidfile.display().to_string(),
-    ]
+    unicorn_script(dir, pidfile, "unicorn.sh", false, "kill $sleeper; exit 0")
 }
 
 /// Like `unicorn_like`, but a copy started by USR2 holds back: it has its child (so it
@@ -120,11 +102,29 @@ pub fn unicorn_like_waiting_for_go(
     pidfile: &Path,
     leaves_worker_behind: bool,
 ) -> Vec<String> {
-    let script = dir.join("unicorn-go.sh");
     let on_quit = if leaves_worker_behind {
         "exit 0"
     } else {
         "kill $sleeper; wait $sleeper; exit 0"
+    };
+    unicorn_script(dir, pidfile, "unicorn-go.sh", true, on_quit)
+}
+
+/// Writes the unicorn-like master of [`unicorn_like`] to `file` in the temp dir and returns
+/// the command that runs it: with `hold_back`, a copy started by USR2 waits for the file
+/// `go` before it writes the pid file and `masters`; `on_quit` is its QUIT trap.
+fn unicorn_script(
+    dir: &Path,
+    pidfile: &Path,
+    file: &str,
+    hold_back: bool,
+    on_quit: &str,
+) -> Vec<String> {
+    let script = dir.join(file);
+    let wait_for_go = if hold_back {
+        "if [ \"$copy\" = copy ]; then while [ ! -e \"$dir/go\" ]; do sleep 0.05; done; fi\n"
+    } else {
+        ""
     };
     std::fs::write(
         &script,
@@ -133,8 +133,7 @@ pub fn unicorn_like_waiting_for_go(
 trap 'env --default-signal=QUIT,INT /bin/sh "$0" "$dir" "$pidfile" copy &' USR2
 trap '{on_quit}' QUIT
 sleep 600 & sleeper=$!
-if [ "$copy" = copy ]; then while [ ! -e "$dir/go" ]; do sleep 0.05; done; fi
-echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
+{wait_for_go}echo $$ > "$pidfile.tmp" && mv "$pidfile.tmp" "$pidfile"
 echo $$ >> "$dir/masters"
 while kill -0 $sleeper 2>/dev/null; do wait $sleeper; done
 "#
