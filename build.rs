@@ -3,6 +3,9 @@
 //! from `--help`. It does not install or copy them anywhere: `packaging/build-deb` asks
 //! cargo where `OUT_DIR` is (`--message-format=json`) and hands them to cargo-deb.
 //!
+//! It also links gcc's unwinder into the binary instead of loading libgcc_s at every
+//! start (`build/unwinder.rs`).
+//!
 //! The hand-written sections (EXIT STATUS, RESTARTS, SIGNALS, CONTROL SOCKET, FILES) restate DESIGN.md
 //! sections 6, 7 and 9; change them with the code they describe.
 
@@ -24,6 +27,9 @@ mod values;
 #[path = "src/cli.rs"]
 mod cli;
 
+#[path = "build/unwinder.rs"]
+mod unwinder;
+
 /// Where the binary is installed: system administration, so section 8.
 const MAN_SECTION: &str = "8";
 
@@ -31,6 +37,8 @@ fn main() -> io::Result<()> {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/cli.rs");
     println!("cargo::rerun-if-changed=src/values.rs");
+    println!("cargo::rerun-if-changed=build/unwinder.rs");
+    unwinder::link_statically();
 
     let out_dir = std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
     let out_dir = Path::new(&out_dir);

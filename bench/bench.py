@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import select
 import shutil
@@ -147,7 +148,7 @@ def read_memory(pid):
 class Instance:
     """One guardian started by hand in its own scratch directory, supervising the child."""
 
-    def __init__(self, bench, kind, mode, extra=()):
+    def __init__(self, bench, kind, mode, extra=(), live_stderr=False):
         self.bench, self.kind, self.mode = bench, kind, mode
         bench.serial += 1
         self.serial = bench.serial
@@ -193,16 +194,25 @@ stderr_logfile=NONE
             cmd = ["tini", "-s", "--", *child]
         else:
             raise ValueError(kind)
-        self.stderr_lines = []  # (arrival ns, line)
+        self.stderr_lines = []  # (arrival ns, line), when read live
+        # Only the handover measure needs each stderr line as it arrives (a thread reads
+        # a pipe). Everywhere else stderr goes to a file: a reader thread woken by a
+        # guardian's log line would take a CPU on the very path being timed, and only
+        # from the guardians that log (ours, supervisord).
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        stderr = subprocess.PIPE if live_stderr else open(self.stderr_path, "wb")
         # The child's --stamp logs E and execs the guardian: first start is measured
         # from the guardian's exec, not from this script's fork.
         self.proc = subprocess.Popen(
             [bench.child, "--stamp", self.log, shutil.which(cmd[0]), *cmd[1:]],
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True)
+            stderr=stderr, start_new_session=True)
         bench.instances.append(self)
-        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self.reader.start()
+        if live_stderr:
+            self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+            self.reader.start()
+        else:
+            stderr.close()
 
     def _read_stderr(self):
         for raw in self.proc.stderr:
@@ -227,11 +237,18 @@ stderr_logfile=NONE
                     return e
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited ({self.proc.returncode}) while waiting; stderr: {self.stderr_tail()}")
-            time.sleep(0.002)
+            # The times come from the child's log, so a coarse poll costs no accuracy,
+            # and this script wakes less often on the path it times.
+            time.sleep(0.01)
         raise TimeoutError(f"{self.kind}: event not seen in {timeout}s; events {self.events()[-5:]}; stderr: {self.stderr_tail()}")
 
     def stderr_tail(self):
-        return " | ".join(line for _, line in self.stderr_lines[-5:])
+        if self.proc.stderr is not None:
+            lines = [line for _, line in self.stderr_lines]
+        else:
+            with open(self.stderr_path, errors="replace") as f:
+                lines = f.read().splitlines()
+        return " | ".join(lines[-5:])
 
     def started_children(self):
         return [e for e in self.events() if e[0] == "S"]
@@ -300,13 +317,14 @@ class Bench:
     def start_stop_cycles(self):
         """First start (guardian exec -> child's first instruction) and stop (request ->
         guardian and child gone), over --cycles fresh guardians of each kind, taken in
-        rounds (one of each kind per round), so that a slow spell of the machine falls
-        on every guardian alike rather than on whichever was measured then."""
+        rounds (one of each kind per round, in a shuffled order), so that a slow spell
+        of the machine, or the slot after another guardian's stop, falls on every
+        guardian alike rather than on whichever was measured then."""
         starts = {kind: [] for kind in GUARDIANS}
         stops = {kind: [] for kind in GUARDIANS}
         for round in range(self.args.cycles):
             log(f"start/stop cycles: round {round + 1} of {self.args.cycles}")
-            for kind in GUARDIANS:
+            for kind in random.Random(round).sample(GUARDIANS, len(GUARDIANS)):
                 inst = Instance(self, kind, "sleep")
                 e = inst.wait_event(lambda e: e[0] == "E")
                 s = inst.wait_event(lambda e: e[0] == "S")
@@ -429,7 +447,7 @@ class Bench:
                 self.handover_of(kind)
 
     def handover_of(self, kind):
-        inst = Instance(self, kind, "daemon")
+        inst = Instance(self, kind, "daemon", live_stderr=True)
         samples = []
         main = inst.wait_event(lambda e: e[0] == "S")[1]
         for i in range(self.args.restarts + 1):

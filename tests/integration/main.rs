@@ -36,6 +36,7 @@ mod daemonize;
 mod daemons;
 mod delegation;
 mod faults;
+mod footprint;
 mod fork_mode;
 mod forwarding;
 mod handover;
