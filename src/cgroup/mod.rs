@@ -11,8 +11,8 @@
 
 mod mountinfo;
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
@@ -366,7 +366,7 @@ impl Hierarchy {
 /// Reads `<root>/proc/self/mountinfo` and keeps the cgroup mounts that are not hidden.
 fn read_visible_mounts(root: &Path) -> Result<Vec<Mount>, CgroupError> {
     let path = root.join(MOUNTINFO);
-    let bytes = std::fs::read(&path).map_err(|err| {
+    let bytes = read_kernel_file(&path).map_err(|err| {
         CgroupError::NoHierarchy(format!("failed to read {}: {err}", path.display()))
     })?;
     let mounts = parse_mountinfo(&String::from_utf8_lossy(&bytes)).map_err(|err| {
@@ -640,13 +640,13 @@ impl AppCgroup {
     /// hierarchy does not have is `None` (on a hybrid host memory and cpu live in v1).
     pub fn usage(&self) -> Usage {
         let number = |file: &str| {
-            std::fs::read_to_string(self.dir.join(file))
+            read_cgroup_file(&self.dir.join(file))
                 .ok()
                 .and_then(|text| text.trim().parse::<u64>().ok())
         };
         // cpu.stat's usage_usec is there on every v2 cgroup, with or without the cpu
         // controller (cgroup-v2.rst, "cpu.stat").
-        let cpu_usec = std::fs::read_to_string(self.dir.join(CPU_STAT))
+        let cpu_usec = read_cgroup_file(&self.dir.join(CPU_STAT))
             .ok()
             .and_then(|text| {
                 text.lines().find_map(|line| {
@@ -689,10 +689,29 @@ impl AppCgroup {
     }
 }
 
-/// Reads a cgroupfs file whole. These files are generated on each read, so one read of a
-/// fresh open is a consistent snapshot.
+/// Reads a cgroupfs file whole, as text.
 fn read_cgroup_file(path: &Path) -> Result<String, CgroupError> {
-    std::fs::read_to_string(path).map_err(|source| CgroupError::io("read", path, source))
+    let bytes = read_kernel_file(path).map_err(|source| CgroupError::io("read", path, source))?;
+    String::from_utf8(bytes).map_err(|_| CgroupError::parse(path, "not UTF-8".to_owned()))
+}
+
+/// Reads a file the kernel generates on read (procfs, cgroupfs) whole, a page at a time.
+/// Such files report a size of 0, so `fs::read` would stat the file, then probe it with
+/// 32-byte reads that double in size: 9 syscalls for a 1.5 KiB mountinfo instead of
+/// 2 (open and close aside). Most of these files fit one page, which also makes one
+/// read(2) of a fresh open a consistent snapshot.
+fn read_kernel_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let mut bytes = Vec::new();
+    let mut page = [0u8; 4096];
+    loop {
+        match file.read(&mut page) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => bytes.extend_from_slice(&page[..n]),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// Writes `value` to an existing cgroupfs file. Never with O_CREAT or O_TRUNC: cgroupfs
