@@ -696,7 +696,7 @@ def main():
     p.add_argument("--idle", type=float, default=60, help="seconds of the idle measure (default 60)")
     p.add_argument("--crash", type=float, default=30, help="seconds of the crash loop (default 30)")
     p.add_argument("--restarts", type=int, default=20, help="kill -9 restarts per guardian (default 20)")
-    p.add_argument("--cycles", type=int, default=10, help="start/stop cycles per guardian (default 10)")
+    p.add_argument("--cycles", type=int, default=20, help="start/stop cycles per guardian (default 20)")
     p.add_argument("--min-age", type=float, default=1.2, help="age of the child before kill -9 (default 1.2 s, > 1 s)")
     p.add_argument("--settle", type=float, default=1.2, help="age of the child before the stop in a cycle (default 1.2 s: runsv and supervise sleep out the rest of 1 s after a shorter run)")
     p.add_argument("--only", default="", help="comma list of phases: cycles,restart,idle,crash,handover")
