@@ -37,9 +37,15 @@ pub fn link_statically() {
     }
 }
 
-/// `libgcc_eh.a` as the linker rustc calls (`cc` unless configured) finds it.
+/// `libgcc_eh.a` as the linker rustc calls (`cc` unless configured) finds it. A cross
+/// build without a configured linker is left alone: the host's `cc` would name the
+/// host's archive.
 fn archive_path() -> Option<PathBuf> {
-    let linker = env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".to_owned());
+    let linker = match env::var("RUSTC_LINKER") {
+        Ok(linker) => linker,
+        Err(_) if env::var("HOST").ok() == env::var("TARGET").ok() => "cc".to_owned(),
+        Err(_) => return None,
+    };
     let output = Command::new(linker)
         .arg("-print-file-name=libgcc_eh.a")
         .output()
