@@ -32,7 +32,9 @@ pub fn link_statically() {
             println!("cargo::rustc-link-lib=static:+whole-archive=gcc_eh");
         }
         None => {
-            println!("cargo::warning=libgcc_eh.a not found: the binary will load libgcc_s.so.1")
+            println!(
+                "cargo::warning=no libgcc_eh.a known for this target: the binary will load libgcc_s.so.1"
+            )
         }
     }
 }
