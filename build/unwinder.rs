@@ -4,9 +4,9 @@
 //! Why: std needs an unwinder (for panics and backtraces) and on linux-gnu asks for
 //! libgcc_s. Loading it costs every start an open, four mmaps, its relocations and its
 //! constructor `__cpu_indicator_init`, which probes the CPU with CPUID; in a virtual
-//! machine each CPUID traps to the hypervisor. No other process maps libgcc_s on most
-//! hosts, so its pages also count as the guardian's own (USS). README.md, section
-//! Performance, has the figures.
+//! machine each CPUID traps to the hypervisor. Where no other process maps libgcc_s, its
+//! pages also count as the guardian's own (USS). README.md, section Performance, has the
+//! figures.
 //!
 //! How: the whole archive is linked (`+whole-archive`), so every `_Unwind_*` symbol is
 //! defined in the binary whatever the link order (with or without LTO), the linker's
