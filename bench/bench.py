@@ -201,18 +201,20 @@ stderr_logfile=NONE
         # from the guardians that log (ours, supervisord).
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         stderr = subprocess.PIPE if live_stderr else open(self.stderr_path, "wb")
-        # The child's --stamp logs E and execs the guardian: first start is measured
-        # from the guardian's exec, not from this script's fork.
-        self.proc = subprocess.Popen(
-            [bench.child, "--stamp", self.log, shutil.which(cmd[0]), *cmd[1:]],
-            cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=stderr, start_new_session=True)
+        try:
+            # The child's --stamp logs E and execs the guardian: first start is measured
+            # from the guardian's exec, not from this script's fork.
+            self.proc = subprocess.Popen(
+                [bench.child, "--stamp", self.log, shutil.which(cmd[0]), *cmd[1:]],
+                cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr, start_new_session=True)
+        finally:
+            if not live_stderr:
+                stderr.close()  # the guardian holds its own copy
         bench.instances.append(self)
         if live_stderr:
             self.reader = threading.Thread(target=self._read_stderr, daemon=True)
             self.reader.start()
-        else:
-            stderr.close()
 
     def _read_stderr(self):
         for raw in self.proc.stderr:
@@ -244,6 +246,8 @@ stderr_logfile=NONE
 
     def stderr_tail(self):
         if self.proc.stderr is not None:
+            if self.proc.poll() is not None:
+                self.reader.join(timeout=0.5)  # let it take the last lines
             lines = [line for _, line in self.stderr_lines]
         else:
             with open(self.stderr_path, errors="replace") as f:
@@ -441,7 +445,8 @@ class Bench:
         parent exits 0, logging X with its exit time; we send USR1 to the new process to
         make it do so again. Latency: X's time -> arrival of the guardian's
         `main PID A → B` line on its stderr pipe, read by a thread that timestamps each
-        line (so the figure includes a pipe write and a Python thread wake-up, ~0.1 ms)."""
+        line (so the figure includes a pipe write and a Python thread wake-up: 0.1 to 0.2 ms,
+        more on idle CPUs; bench/README.md)."""
         for kind in GUARDIANS:
             if is_ours(kind):
                 self.handover_of(kind)

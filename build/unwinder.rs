@@ -10,7 +10,9 @@
 //!
 //! How: the whole archive is linked (`+whole-archive`), so every `_Unwind_*` symbol is
 //! defined in the binary whatever the link order (with or without LTO), the linker's
-//! `--as-needed` then drops libgcc_s, and one unwinder serves every frame. Where the C
+//! `--as-needed` then drops libgcc_s, and every Rust frame unwinds through that one copy.
+//! (glibc loads libgcc_s on its own for pthread_cancel and backtrace(3); the guardian
+//! uses neither, and no unwind would cross the two copies anyway.) Where the C
 //! compiler has no `libgcc_eh.a` (clang without gcc, another libc) nothing changes: the
 //! binary links libgcc_s as before.
 
@@ -20,6 +22,8 @@ use std::process::Command;
 
 pub fn link_statically() {
     println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
+    // Tells the test that checks the guardian's maps whether libgcc_s should be absent.
+    println!("cargo::rustc-check-cfg=cfg(static_unwinder)");
     let linux_gnu = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
     if !linux_gnu {
@@ -30,6 +34,7 @@ pub fn link_statically() {
             let dir = archive.parent().unwrap_or(&archive);
             println!("cargo::rustc-link-search=native={}", dir.display());
             println!("cargo::rustc-link-lib=static:+whole-archive=gcc_eh");
+            println!("cargo::rustc-cfg=static_unwinder");
         }
         None => {
             println!(

@@ -698,8 +698,9 @@ fn read_cgroup_file(path: &Path) -> Result<String, CgroupError> {
 /// Reads a file the kernel generates on read (procfs, cgroupfs) whole, a page at a time.
 /// Such files report a size of 0, so `fs::read` would stat the file, then probe it with
 /// 32-byte reads that double in size: 9 syscalls for a 1.5 KiB mountinfo instead of
-/// 2 (open and close aside). Most of these files fit one page, which also makes one
-/// read(2) of a fresh open a consistent snapshot.
+/// 2 (open and close aside). Most of these files fit one page, and for those one
+/// read(2) of a fresh open is also one consistent snapshot; a longer one (the
+/// `cgroup.procs` of hundreds of processes) takes several reads, as before.
 fn read_kernel_file(path: &Path) -> io::Result<Vec<u8>> {
     let mut file = File::open(path)?;
     let mut bytes = Vec::new();
@@ -1171,6 +1172,30 @@ mod tests {
                 .contains(&dir.path().join(CGROUP_PROCS).display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reads_a_cgroup_file_longer_than_a_page_whole() {
+        // The cgroup.procs of two thousand processes: several reads of a page each.
+        let procs: String = (100_000..102_000).map(|pid| format!("{pid}\n")).collect();
+        assert!(procs.len() > 3 * 4096);
+        let (_dir, cgroup) = fake_cgroup(Version::V2, &[(CGROUP_PROCS, &procs)]);
+        let pids = cgroup.pids().expect("readable");
+        assert_eq!(pids.len(), 2000);
+        assert_eq!(pids.last(), Some(&Pid::from_raw(101_999)));
+    }
+
+    #[test]
+    fn a_cgroup_file_that_is_not_utf8_is_a_parse_error_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(CGROUP_EVENTS);
+        std::fs::write(&path, b"populated \xff\n").expect("written");
+        let err = read_cgroup_file(&path).expect_err("not UTF-8");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 
     #[test]
