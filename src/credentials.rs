@@ -9,6 +9,7 @@
 use caps::{Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
+use rustix::thread::{self, CapabilitySet, CapabilitySets};
 use std::ffi::CString;
 
 /// What the app may keep of root's power (`--cap`), prepared for the child.
@@ -94,106 +95,57 @@ impl Privileges {
     /// permitted and inheritable can be raised there. no_new_privs comes at the end: it
     /// changes nothing for the steps above, only for exec.
     pub fn apply(&self) -> Result<(), (PrivilegeStep, Errno)> {
+        let failed =
+            |step| move |errno: rustix::io::Errno| (step, Errno::from_raw(errno.raw_os_error()));
         if let Some(capabilities) = &self.capabilities {
             for &cap in &capabilities.dropped {
-                prctl(libc::PR_CAPBSET_DROP, cap.index().into(), 0)
-                    .map_err(|errno| (PrivilegeStep::BoundingSet, errno))?;
+                thread::remove_capability_from_bounding_set(capability_set(cap))
+                    .map_err(failed(PrivilegeStep::BoundingSet))?;
             }
             if self.credentials.as_ref().is_some_and(|c| c.uid.is_some()) {
-                prctl(libc::PR_SET_KEEPCAPS, 1, 0)
-                    .map_err(|errno| (PrivilegeStep::KeepCaps, errno))?;
+                thread::set_keep_capabilities(true).map_err(failed(PrivilegeStep::KeepCaps))?;
             }
         }
         if let Some(credentials) = &self.credentials {
-            credentials
-                .apply()
-                .map_err(|errno| (PrivilegeStep::Ids, errno))?;
+            credentials.apply().map_err(failed(PrivilegeStep::Ids))?;
         }
         if let Some(capabilities) = &self.capabilities {
-            capabilities
-                .set_all_three()
-                .map_err(|errno| (PrivilegeStep::CapabilitySets, errno))?;
+            // After setuid with KEEPCAPS the permitted set still holds `kept`, so each new
+            // set is within what the kernel allows (capabilities(7), "Programmatically
+            // adjusting capability sets"): one capset(2) for all three.
+            let kept = capabilities
+                .kept
+                .iter()
+                .fold(CapabilitySet::empty(), |set, &cap| {
+                    set | capability_set(cap)
+                });
+            let sets = CapabilitySets {
+                effective: kept,
+                permitted: kept,
+                inheritable: kept,
+            };
+            thread::set_capabilities(None, sets).map_err(failed(PrivilegeStep::CapabilitySets))?;
             for &cap in &capabilities.kept {
-                let raise = libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong;
-                prctl(libc::PR_CAP_AMBIENT, raise, cap.index().into())
-                    .map_err(|errno| (PrivilegeStep::AmbientSet, errno))?;
+                thread::configure_capability_in_ambient_set(capability_set(cap), true)
+                    .map_err(failed(PrivilegeStep::AmbientSet))?;
             }
         }
         if self.no_new_privs {
-            prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
-                .map_err(|errno| (PrivilegeStep::NoNewPrivs, errno))?;
+            thread::set_no_new_privs(true).map_err(failed(PrivilegeStep::NoNewPrivs))?;
         }
         Ok(())
     }
 }
 
-// The child-side steps are raw syscalls, not the caps crate's or glibc's wrappers: the
-// child runs in the guardian's memory until exec (clone.rs), where the caps crate would
-// allocate an error message on failure, and glibc's setgroups/setgid/setuid would signal
-// every thread of the guardian if it ever had one (nptl's setxid broadcast); glibc's
-// posix_spawn makes the same choice (spawni.c).
+// The child-side steps are rustix's raw, per-thread syscalls, not the caps crate's or
+// glibc's wrappers: the child runs in the guardian's memory until exec (clone.rs), where
+// the caps crate would allocate an error message on failure, and glibc's
+// setgroups/setgid/setuid would signal every thread of the guardian if it ever had one
+// (nptl's setxid broadcast); glibc's posix_spawn makes the same choice (spawni.c).
 
-/// prctl(2) with two arguments (the rest zero).
-fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
-    // SAFETY: the options used here take integer arguments only.
-    let ret = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
-    Errno::result(ret).map(drop)
-}
-
-/// A raw syscall with up to three integer arguments.
-fn syscall3(
-    number: libc::c_long,
-    a: libc::c_ulong,
-    b: libc::c_ulong,
-    c: libc::c_ulong,
-) -> Result<(), Errno> {
-    // SAFETY: the calls made through this take integers, or a pointer the caller keeps
-    // valid for the call.
-    let ret = unsafe { libc::syscall(number, a, b, c) };
-    Errno::result(ret).map(drop)
-}
-
-impl Capabilities {
-    /// capset(2) of the effective, permitted and inheritable sets to `kept`, in one call:
-    /// after setuid with KEEPCAPS the permitted set still holds `kept`, so each new set is
-    /// within what the kernel allows (capabilities(7), "Programmatically adjusting
-    /// capability sets").
-    fn set_all_three(&self) -> Result<(), Errno> {
-        // linux/capability.h: _LINUX_CAPABILITY_VERSION_3, two 32-bit halves.
-        const VERSION_3: u32 = 0x2008_0522;
-        #[repr(C)]
-        struct Header {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        let mask = self
-            .kept
-            .iter()
-            .fold(0u64, |mask, cap| mask | (1u64 << cap.index()));
-        let half = |bits: u64| Data {
-            effective: bits as u32,
-            permitted: bits as u32,
-            inheritable: bits as u32,
-        };
-        let header = Header {
-            version: VERSION_3,
-            pid: 0,
-        };
-        let data = [half(mask), half(mask >> 32)];
-        syscall3(
-            libc::SYS_capset,
-            &raw const header as libc::c_ulong,
-            data.as_ptr() as libc::c_ulong,
-            0,
-        )
-    }
+/// The caps crate's capability as rustix's one-bit set.
+fn capability_set(cap: Capability) -> CapabilitySet {
+    CapabilitySet::from_bits_retain(1 << cap.index())
 }
 
 /// The IDs the app gets. The guardian itself stays root.
@@ -203,8 +155,8 @@ pub struct Credentials {
     pub uid: Option<Uid>,
     pub gid: Gid,
     /// Supplementary groups: the user's (from the group database) with `-u`, else just
-    /// `gid`. Never root's. As `gid_t`, the array setgroups(2) takes.
-    pub groups: Vec<libc::gid_t>,
+    /// `gid`. Never root's. As rustix's IDs, the slice its setgroups(2) takes.
+    pub groups: Vec<rustix::process::Gid>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -257,13 +209,13 @@ impl Credentials {
                 Credentials {
                     uid: Some(user.uid),
                     gid,
-                    groups: groups.iter().map(|group| group.as_raw()).collect(),
+                    groups: groups.iter().map(|group| raw_gid(*group)).collect(),
                 }
             }
             (None, Some(group)) => Credentials {
                 uid: None,
                 gid: group.gid,
-                groups: vec![group.gid.as_raw()],
+                groups: vec![raw_gid(group.gid)],
             },
         };
         Ok(Some(credentials))
@@ -273,21 +225,21 @@ impl Credentials {
     ///
     /// The order is groups → gid → uid: once the uid is not 0, the process may no longer
     /// change its groups (setgroups(2), setgid(2)); greetd and youki do the same.
-    pub fn apply(&self) -> Result<(), Errno> {
-        syscall3(
-            libc::SYS_setgroups,
-            self.groups.len() as libc::c_ulong,
-            self.groups.as_ptr() as libc::c_ulong,
-            0,
-        )?;
-        let gid = self.gid.as_raw().into();
-        syscall3(libc::SYS_setresgid, gid, gid, gid)?;
+    pub fn apply(&self) -> Result<(), rustix::io::Errno> {
+        thread::set_thread_groups(&self.groups)?;
+        let gid = rustix::process::Gid::from_raw_unchecked(self.gid.as_raw());
+        thread::set_thread_res_gid(gid, gid, gid)?;
         if let Some(uid) = self.uid {
-            let uid = uid.as_raw().into();
-            syscall3(libc::SYS_setresuid, uid, uid, uid)?;
+            let uid = rustix::process::Uid::from_raw_unchecked(uid.as_raw());
+            thread::set_thread_res_uid(uid, uid, uid)?;
         }
         Ok(())
     }
+}
+
+/// nix's group ID (from the group database) as rustix's.
+fn raw_gid(gid: Gid) -> rustix::process::Gid {
+    rustix::process::Gid::from_raw(gid.as_raw())
 }
 
 fn find_user(name: &str) -> Result<User, CredentialsError> {
@@ -342,7 +294,7 @@ mod tests {
             .expect("credentials");
         assert_eq!(credentials.uid, Some(Uid::from_raw(65534)));
         assert_eq!(credentials.gid, Gid::from_raw(65534));
-        assert!(!credentials.groups.contains(&0));
+        assert!(!credentials.groups.contains(&rustix::process::Gid::ROOT));
     }
 
     #[test]
@@ -367,6 +319,6 @@ mod tests {
             .expect("nogroup resolves")
             .expect("credentials");
         assert_eq!(credentials.uid, None);
-        assert_eq!(credentials.groups, vec![credentials.gid.as_raw()]);
+        assert_eq!(credentials.groups, vec![raw_gid(credentials.gid)]);
     }
 }
