@@ -51,6 +51,13 @@ NA_HANDOVER = {
     "supervisord": "cannot: programs must not daemonize (its docs); it restarts the exited one (autorestart) and loses the daemon",
     "tini": "cannot: tini exits when its direct child exits, leaving the daemon behind",
 }
+# Reference programs of bench/floor (not guardians; memory figures only): what Rust's std,
+# and std with clap, hold before any guardian code runs, built with our release profile.
+FLOOR_TARGET = os.path.join(REPO, "target", "bench-floor")
+REFERENCES = {  # kind -> binary, arguments, what it is
+    "ref:std": ("floor-std", [], "Rust std alone"),
+    "ref:clap": ("floor-clap", ["--name", "x", "--", "child", "arg"], "std + clap parsing 3 flags"),
+}
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 CGROUP_ROOTS = ["/sys/fs/cgroup/unified/supervisor", "/sys/fs/cgroup/supervisor"]
 
@@ -94,6 +101,8 @@ def install_peers():
 def build(scratch):
     if not os.environ.get("BENCH_NO_BUILD"):
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO, check=True)
+        subprocess.run(["cargo", "build", "--release", "--locked", "--target-dir", FLOOR_TARGET],
+                       cwd=os.path.join(HERE, "floor"), check=True)
     child = os.path.join(scratch, "child")
     subprocess.run(["gcc", "-O2", "-static", "-Wall", "-o", child, os.path.join(HERE, "child.c")], check=True)
     return child
@@ -299,6 +308,34 @@ stderr_logfile=NONE
         return t1 - t0
 
 
+class Reference:
+    """A reference program of bench/floor: it writes one line once it is ready, then waits
+    for its stdin (a pipe of ours) to close."""
+
+    def __init__(self, bench, kind):
+        binary, args, _ = REFERENCES[kind]
+        self.kind = kind
+        self.proc = subprocess.Popen(
+            [os.path.join(FLOOR_TARGET, "release", binary), *args], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        bench.references.append(self)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait_ready(self, timeout=10.0):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line.startswith(b"ready"):
+            raise RuntimeError(f"{self.kind}: not ready in {timeout}s (exit status {self.proc.poll()})")
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=5)
+        self.proc.stdout.close()
+
+
 # ---------------------------------------------------------------------------- measures
 
 
@@ -315,8 +352,9 @@ class Bench:
         self.scratch = tempfile.mkdtemp(prefix="supervisor-bench-")
         self.serial = 0
         self.instances = []
-        self.results = {g: {} for g in GUARDIANS}
-        self.raw = {g: {} for g in GUARDIANS}
+        self.references = []
+        self.results = {g: {} for g in [*GUARDIANS, *REFERENCES]}
+        self.raw = {g: {} for g in [*GUARDIANS, *REFERENCES]}
 
     def start_stop_cycles(self):
         """First start (guardian exec -> child's first instruction) and stop (request ->
@@ -362,10 +400,14 @@ class Bench:
     def idle_and_memory(self):
         """All guardians at once, each with a healthy child, for --idle seconds: their own
         context switches and CPU time; memory at the end (smaps_rollup), alone and again
-        once a second guardian of the same kind runs."""
+        once a second guardian of the same kind runs. The reference programs of
+        bench/floor (when built) run alongside, for their memory only."""
         insts = [Instance(self, kind, "sleep") for kind in GUARDIANS]
+        refs = [Reference(self, kind) for kind in REFERENCES if self.floor_built()]
         for inst in insts:
             inst.wait_event(lambda e: e[0] == "S")
+        for ref in refs:
+            ref.wait_ready()
         time.sleep(2.0)  # let start-up work (supervisord's, ours) finish before counting
         before = {i.kind: (read_task_totals(i.pid), now_ns()) for i in insts}
         time.sleep(self.args.idle)
@@ -377,16 +419,27 @@ class Bench:
             self.results[inst.kind]["idle"] = {"seconds": seconds, "context_switches": sw1 - sw0, "cpu_ms": (cpu1 - cpu0) / 1e6}
             self.results[inst.kind]["memory"] = mem
             self.raw[inst.kind]["idle"] = {"before": [sw0, cpu0], "after": [sw1, cpu1], "seconds": seconds}
+        for ref in refs:
+            self.results[ref.kind]["memory"] = read_memory(ref.pid)
         # A second guardian of each kind: the binary's pages are now shared, so USS is
         # what each further supervised service costs.
         twins = [Instance(self, inst.kind, "sleep") for inst in insts]
+        ref_twins = [Reference(self, ref.kind) for ref in refs]
         for twin in twins:
             twin.wait_event(lambda e: e[0] == "S")
+        for twin in ref_twins:
+            twin.wait_ready()
         time.sleep(0.5)
-        for inst in insts:
+        for inst in insts + refs:
             self.results[inst.kind]["memory"]["uss_kib_two_running"] = read_memory(inst.pid)["uss_kib"]
-        for inst in insts + twins:
+        for inst in insts + twins + refs + ref_twins:
             inst.stop()
+
+    def floor_built(self):
+        present = all(os.path.exists(os.path.join(FLOOR_TARGET, "release", b)) for b, _, _ in REFERENCES.values())
+        if not present:
+            log("bench/floor is not built (BENCH_NO_BUILD): no reference rows")
+        return present
 
     def crash_loop(self, kind):
         """A child that exits 1 at once, for --crash seconds: restarts, the guardian's
@@ -494,6 +547,10 @@ class Bench:
 
     def cleanup(self):
         """Stops by PID whatever is still running, then removes our cgroups and locks."""
+        for ref in self.references:
+            if ref.proc.poll() is None:
+                ref.proc.kill()
+                ref.proc.wait()
         for inst in self.instances:
             if inst.proc.poll() is None:
                 try:
@@ -604,6 +661,11 @@ def render(bench, machine):
             fmt(crash["guardian_cpu_ms"], 1) if crash else "n/a",
             fmt(crash["tree_cpu_ms"], 1) if crash else "n/a",
         ]) + " |")
+    for kind in REFERENCES:
+        mem = bench.results[kind].get("memory")
+        if mem:
+            cells = ["n/a"] * 6 + [fmt(mem[k]) for k in ("rss_kib", "pss_kib", "uss_kib", "uss_kib_two_running")] + ["n/a"] * 3
+            out.append(f"| {LABELS[kind]} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Ours against the best peer of this run on each figure (ratio < 1: ours is lower, i.e. better):\n")
     out.append("| figure | ours | best peer | ratio |")
@@ -634,6 +696,7 @@ LABELS = {
     "s6": "s6 `s6-supervise`",
     "supervisord": "supervisord",
     "tini": "tini `-s`",
+    **{kind: f"*reference, not a guardian:* {what}" for kind, (_, _, what) in REFERENCES.items()},
 }
 
 
@@ -665,6 +728,11 @@ def targets(results, ratios):
             row("(for reference) USS ≤ 350 KiB once a second guardian shares the binary",
                 f"{mem['uss_kib_two_running']} KiB", mem["uss_kib_two_running"] <= 350)
         row("RSS ≤ 2048 KiB", f"{mem['rss_kib']} KiB", mem["rss_kib"] <= 2048)
+        for kind in REFERENCES:
+            ref = r[kind].get("memory")
+            if ref:
+                row(f"(for reference) {REFERENCES[kind][2]}, built like ours (`bench/floor`): USS, RSS",
+                    f"{ref['uss_kib']} KiB, {ref['rss_kib']} KiB", None)
     fs, fr = _get(o, ("first_start", "median_ms")), _get(r["runit"], ("first_start", "median_ms"))
     if fs is not None and fr:
         row("first start ≤ 1.2 × runit's", f"{fs:.2f} ms vs {fr:.2f} ms ({fs / fr:.2f}×)", fs <= 1.2 * fr)
