@@ -20,6 +20,7 @@ use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
 use crate::control::{ConnectionId, ControlSocket};
 use crate::detach::Detached;
+use crate::heap;
 use crate::instance_lock::InstanceLock;
 use crate::log::Log;
 use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint, strays};
@@ -107,6 +108,8 @@ pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> 
     if adopted && let Some(detached) = event_loop.detached.take() {
         detached.report_started()?;
     }
+    // The set-up is over, and what it freed will not be needed again.
+    heap::release_free_pages();
     while event_loop.exit.is_none() {
         event_loop.wait_and_dispatch()?;
     }
