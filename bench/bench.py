@@ -403,7 +403,7 @@ class Bench:
         once a second guardian of the same kind runs. The reference programs of
         bench/floor (when built) run alongside, for their memory only."""
         insts = [Instance(self, kind, "sleep") for kind in GUARDIANS]
-        refs = [Reference(self, kind) for kind in REFERENCES if self.floor_built()]
+        refs = [Reference(self, kind) for kind in REFERENCES] if self.floor_built() else []
         for inst in insts:
             inst.wait_event(lambda e: e[0] == "S")
         for ref in refs:
@@ -649,7 +649,8 @@ def render(bench, machine):
                f"idle wakeups / {a.idle:g} s | idle CPU ms | RSS KiB | PSS KiB | USS KiB | USS KiB, 2 running | "
                f"crash loop restarts / {a.crash:g} s | crash guardian CPU ms | crash tree CPU ms |")
     out.append("|" + " --- |" * 14)
-    for kind in GUARDIANS:
+    # The reference programs have memory figures only; every other cell of theirs is n/a.
+    for kind in [*GUARDIANS, *(k for k in REFERENCES if bench.results[k])]:
         r = bench.results[kind]
         idle, mem, crash = r.get("idle", {}), r.get("memory", {}), r.get("crash")
         out.append("| " + " | ".join([
@@ -661,11 +662,6 @@ def render(bench, machine):
             fmt(crash["guardian_cpu_ms"], 1) if crash else "n/a",
             fmt(crash["tree_cpu_ms"], 1) if crash else "n/a",
         ]) + " |")
-    for kind in REFERENCES:
-        mem = bench.results[kind].get("memory")
-        if mem:
-            cells = ["n/a"] * 6 + [fmt(mem[k]) for k in ("rss_kib", "pss_kib", "uss_kib", "uss_kib_two_running")] + ["n/a"] * 3
-            out.append(f"| {LABELS[kind]} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Ours against the best peer of this run on each figure (ratio < 1: ours is lower, i.e. better):\n")
     out.append("| figure | ours | best peer | ratio |")
