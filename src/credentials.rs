@@ -209,13 +209,13 @@ impl Credentials {
                 Credentials {
                     uid: Some(user.uid),
                     gid,
-                    groups: groups.iter().map(|group| raw_gid(*group)).collect(),
+                    groups: groups.iter().map(|group| rustix_gid(*group)).collect(),
                 }
             }
             (None, Some(group)) => Credentials {
                 uid: None,
                 gid: group.gid,
-                groups: vec![raw_gid(group.gid)],
+                groups: vec![rustix_gid(group.gid)],
             },
         };
         Ok(Some(credentials))
@@ -238,7 +238,7 @@ impl Credentials {
 }
 
 /// nix's group ID (from the group database) as rustix's.
-fn raw_gid(gid: Gid) -> rustix::process::Gid {
+fn rustix_gid(gid: Gid) -> rustix::process::Gid {
     rustix::process::Gid::from_raw(gid.as_raw())
 }
 
@@ -319,6 +319,6 @@ mod tests {
             .expect("nogroup resolves")
             .expect("credentials");
         assert_eq!(credentials.uid, None);
-        assert_eq!(credentials.groups, vec![raw_gid(credentials.gid)]);
+        assert_eq!(credentials.groups, vec![rustix_gid(credentials.gid)]);
     }
 }

@@ -58,11 +58,10 @@ const HEAP_LIMIT_KIB: u64 = 72;
 fn resident_kib(pid: Pid, name: &str) -> u64 {
     let smaps = fs::read_to_string(format!("/proc/{pid}/smaps"))
         .expect("failed to read the guardian's smaps");
-    let mut lines = smaps
+    smaps
         .lines()
         .skip_while(|line| !line.ends_with(name))
-        .skip(1);
-    lines
+        .skip(1)
         .find_map(|line| line.strip_prefix("Rss:"))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
