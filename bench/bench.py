@@ -147,8 +147,11 @@ def read_memory(pid):
             parts = line.split()
             if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
                 values[parts[0][:-1]] = int(parts[1])
+    # Anonymous: the heap, stack and written data, which no file backs. File pages that
+    # no other process maps count in USS too, but the kernel can drop and re-read them.
     return {"rss_kib": values["Rss"], "pss_kib": values["Pss"],
-            "uss_kib": values["Private_Clean"] + values["Private_Dirty"]}
+            "uss_kib": values["Private_Clean"] + values["Private_Dirty"],
+            "anon_kib": values["Anonymous"]}
 
 
 # ---------------------------------------------------------------------------- guardians
@@ -615,6 +618,7 @@ def figures(r):
         "PSS KiB": g("memory", "pss_kib"),
         "USS KiB": g("memory", "uss_kib"),
         "USS KiB, 2 running": g("memory", "uss_kib_two_running"),
+        "anonymous KiB": g("memory", "anon_kib"),
         "crash guardian CPU ms": g("crash", "guardian_cpu_ms"),
         "crash tree CPU ms": g("crash", "tree_cpu_ms"),
         "crash tree CPU per restart ms": (g("crash", "tree_cpu_ms") / g("crash", "restarts"))
@@ -646,9 +650,9 @@ def render(bench, machine):
                f"kernel {machine['kernel']}; {a.restarts} restarts, {a.cycles} start/stop cycles, "
                f"idle {a.idle:g} s, crash loop {a.crash:g} s. Times in ms: median (min–max).\n")
     out.append("| guardian | restart after kill -9 | first start | stop (tree gone) | handover | "
-               f"idle wakeups / {a.idle:g} s | idle CPU ms | RSS KiB | PSS KiB | USS KiB | USS KiB, 2 running | "
+               f"idle wakeups / {a.idle:g} s | idle CPU ms | RSS KiB | PSS KiB | USS KiB | USS KiB, 2 running | anonymous KiB | "
                f"crash loop restarts / {a.crash:g} s | crash guardian CPU ms | crash tree CPU ms |")
-    out.append("|" + " --- |" * 14)
+    out.append("|" + " --- |" * 15)
     # The reference programs have memory figures only; every other cell of theirs is n/a.
     for kind in [*GUARDIANS, *(k for k in REFERENCES if bench.results[k])]:
         r = bench.results[kind]
@@ -657,7 +661,7 @@ def render(bench, machine):
             LABELS[kind], lat(r, "restart"), lat(r, "first_start"), lat(r, "stop"), lat(r, "handover"),
             fmt(idle.get("context_switches")), fmt(idle.get("cpu_ms")),
             fmt(mem.get("rss_kib")), fmt(mem.get("pss_kib")), fmt(mem.get("uss_kib")),
-            fmt(mem.get("uss_kib_two_running")),
+            fmt(mem.get("uss_kib_two_running")), fmt(mem.get("anon_kib")),
             fmt(crash["restarts"]) if crash else "n/a",
             fmt(crash["guardian_cpu_ms"], 1) if crash else "n/a",
             fmt(crash["tree_cpu_ms"], 1) if crash else "n/a",
@@ -719,11 +723,16 @@ def targets(results, ratios):
             idle["context_switches"] == 0 and idle["cpu_ms"] == 0)
     mem = o.get("memory")
     if mem:
-        row("USS ≤ 350 KiB", f"{mem['uss_kib']} KiB", mem["uss_kib"] <= 350)
+        # The issue's two memory targets count the pages of code that a lone guardian maps
+        # from its binary and from glibc; the two after them count only what is each
+        # guardian's own (README.md, Performance, "Memory").
+        row("USS ≤ 350 KiB, a lone guardian (as issue 7 set it)", f"{mem['uss_kib']} KiB", mem["uss_kib"] <= 350)
+        row("RSS ≤ 2048 KiB (as issue 7 set it)", f"{mem['rss_kib']} KiB", mem["rss_kib"] <= 2048)
+        if mem.get("anon_kib") is not None:
+            row("own memory: anonymous ≤ 350 KiB", f"{mem['anon_kib']} KiB", mem["anon_kib"] <= 350)
         if mem.get("uss_kib_two_running") is not None:
-            row("(for reference) USS ≤ 350 KiB once a second guardian shares the binary",
+            row("each further guardian: USS ≤ 350 KiB once a second one shares the binary",
                 f"{mem['uss_kib_two_running']} KiB", mem["uss_kib_two_running"] <= 350)
-        row("RSS ≤ 2048 KiB", f"{mem['rss_kib']} KiB", mem["rss_kib"] <= 2048)
         for kind in REFERENCES:
             ref = r[kind].get("memory")
             if ref:

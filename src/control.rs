@@ -115,6 +115,11 @@ impl ControlSocket {
         fds
     }
 
+    /// No client is connected: no request is being read, answered or waited on.
+    pub fn has_no_clients(&self) -> bool {
+        self.connections.is_empty()
+    }
+
     /// The earliest moment a connection times out.
     pub fn deadline(&self) -> Option<Instant> {
         self.connections

@@ -20,7 +20,7 @@ use crate::cgroup::{AppCgroup, Version};
 use crate::config::Config;
 use crate::control::{ConnectionId, ControlSocket};
 use crate::detach::Detached;
-use crate::heap;
+use crate::footprint::Footprint;
 use crate::instance_lock::InstanceLock;
 use crate::log::Log;
 use crate::main_pid::{HintRejection, choose_successor, read_members, read_pid_hint, strays};
@@ -36,6 +36,12 @@ use crate::state::{Action, Event, Machine, Request, State, Stats};
 /// `cgroup.procs` and the kill, so a kill under way is repeated this often until the
 /// cgroup is empty. Only while killing; an idle guardian never wakes.
 const V1_KILL_RETRY: Duration = Duration::from_millis(100);
+
+/// The loop hands back the memory it does not need (src/footprint.rs) before a wait with
+/// nothing due for at least this long and no client connected: then the next wake-up is
+/// rare, and the few that come close together (the steps of a restart, a client's
+/// request and answer) do not each map the code back in.
+const QUIET_WAIT: Duration = Duration::from_secs(1);
 
 /// The process the machine calls the main one.
 struct MainProcess {
@@ -102,14 +108,23 @@ pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> 
         asking: None,
         lock: setup.lock,
         guardian: Pid::this(),
+        footprint: match Footprint::of_this_process() {
+            Ok(footprint) => Some(footprint),
+            Err(error) => {
+                log.warning(format_args!(
+                    "memory is not handed back while idle: {error}"
+                ));
+                None
+            }
+        },
         exit: None,
     };
     event_loop.carry_out(actions)?;
     if adopted && let Some(detached) = event_loop.detached.take() {
         detached.report_started()?;
     }
-    // The set-up is over, and what it freed will not be needed again.
-    heap::release_free_pages();
+    // The set-up is over, and what it used will not be needed again.
+    event_loop.release_footprint();
     while event_loop.exit.is_none() {
         event_loop.wait_and_dispatch()?;
     }
@@ -139,6 +154,8 @@ struct EventLoop<'a> {
     asking: Option<ConnectionId>,
     lock: &'a InstanceLock,
     guardian: Pid,
+    /// None where /proc could not show what to hand back.
+    footprint: Option<Footprint>,
     exit: Option<i32>,
 }
 
@@ -307,7 +324,11 @@ impl EventLoop<'_> {
             .answer(connection, &Response::json(code, &reply));
     }
 
-    fn wait(&self) -> Result<Ready> {
+    fn wait(&mut self) -> Result<Ready> {
+        let deadline = self.next_deadline();
+        let quiet = self.control.has_no_clients()
+            && deadline.is_none_or(|at| at.saturating_duration_since(Instant::now()) >= QUIET_WAIT);
+
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         if let Some(main) = &self.main {
             fds.push(PollFd::new(main.pidfd.as_fd(), PollFlags::POLLIN));
@@ -324,7 +345,11 @@ impl EventLoop<'_> {
             };
             fds.push(PollFd::new(fd, flags));
         }
-        match poll(&mut fds, self.poll_timeout()) {
+        // Last before the poll, so that little code runs between the release and the sleep.
+        if quiet && let Some(footprint) = &mut self.footprint {
+            footprint.release();
+        }
+        match poll(&mut fds, poll_timeout(deadline)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno).context("failed to poll"),
         }
@@ -346,18 +371,19 @@ impl EventLoop<'_> {
         Ok(ready)
     }
 
-    fn poll_timeout(&self) -> PollTimeout {
+    /// The earliest moment the loop must wake without an event, if any.
+    fn next_deadline(&self) -> Option<Instant> {
         let mut deadlines = vec![self.machine.deadline(), self.control.deadline()];
         if self.killing && self.cgroup.version() == Version::V1 {
             deadlines.push(Some(Instant::now() + V1_KILL_RETRY));
         }
-        let Some(deadline) = deadlines.into_iter().flatten().min() else {
-            return PollTimeout::NONE;
-        };
-        // Round up, so the loop never wakes a moment early and spins.
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let millis = wait.as_micros().div_ceil(1000);
-        PollTimeout::try_from(i32::try_from(millis).unwrap_or(i32::MAX)).unwrap_or(PollTimeout::MAX)
+        deadlines.into_iter().flatten().min()
+    }
+
+    fn release_footprint(&mut self) {
+        if let Some(footprint) = &mut self.footprint {
+            footprint.release();
+        }
     }
 
     /// Reaps every child that has exited (we are a subreaper: orphans of the app are
@@ -686,6 +712,17 @@ struct Ready {
     main: bool,
     /// The control socket's descriptors, in the order of `ControlSocket::poll_fds`.
     control: Vec<bool>,
+}
+
+/// poll(2)'s timeout for `deadline`, rounded up, so the loop never wakes a moment early
+/// and spins.
+fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+    let Some(deadline) = deadline else {
+        return PollTimeout::NONE;
+    };
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let millis = wait.as_micros().div_ceil(1000);
+    PollTimeout::try_from(i32::try_from(millis).unwrap_or(i32::MAX)).unwrap_or(PollTimeout::MAX)
 }
 
 fn open_pidfd(pid: Pid) -> Result<OwnedFd> {

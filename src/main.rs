@@ -12,7 +12,7 @@ mod control;
 mod credentials;
 mod detach;
 mod event_loop;
-mod heap;
+mod footprint;
 mod instance_lock;
 mod log;
 mod main_pid;

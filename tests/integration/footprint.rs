@@ -1,10 +1,14 @@
 //! What a running guardian holds of the host beyond its app.
 
 use std::fs;
+use std::ops::Range;
 
+use nix::sys::ptrace;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::harness::{Guardian, View, run_cli};
+use crate::harness::{Guardian, PATIENCE, View, run_cli};
 use crate::payloads;
 
 /// build/unwinder.rs links gcc's unwinder into the binary, so no start pays for loading
@@ -30,7 +34,7 @@ fn guardian_maps_libc_but_no_libgcc_s() {
     );
 }
 
-/// The start-up frees clap's whole command tree (about 70 KiB); src/heap.rs gives those
+/// The start-up frees clap's whole command tree (about 70 KiB); src/footprint.rs gives those
 /// pages back once the app runs, so the heap keeps only what the guardian still uses.
 /// Without it the heap held 88 to 96 KiB (release and debug builds), with it 56 to 60.
 #[test]
@@ -66,4 +70,141 @@ fn resident_kib(pid: Pid, name: &str) -> u64 {
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
         .unwrap_or_else(|| panic!("no Rss of {name} in the smaps of {pid}:\n{smaps}"))
+}
+
+/// Between events the guardian keeps only the code it runs to fall asleep mapped
+/// (src/footprint.rs): about a quarter of its text in a release build, a third in a
+/// debug one, against nearly all of it before (97% in a debug build, measured), once it
+/// has started and again after a restart has run its other code.
+#[test]
+fn idle_guardian_unmaps_the_code_it_does_not_run() {
+    let b = Guardian::build(View::V2, "footprint-code");
+    let app = payloads::record_pid_then_sleep(&b.dir());
+    let g = b.app(app).arg("-c").start();
+    let first = g.wait_for_pids("pids", 1)[0];
+    let text = code_mapping(g.pid());
+    g.wait_until(
+        PATIENCE,
+        "at most half of the guardian's code mapped",
+        || resident_pages(g.pid(), &text).len() * 2 <= page_count(&text),
+    );
+    kill(first, Signal::SIGKILL).expect("failed to kill the app");
+    g.wait_for_pids("pids", 2);
+    g.wait_until(
+        PATIENCE,
+        "at most half of the code mapped after a restart",
+        || resident_pages(g.pid(), &text).len() * 2 <= page_count(&text),
+    );
+}
+
+/// A page of code that the guardian's process wrote is its own copy (a debugger's
+/// breakpoint, a uprobe): handing back its code must keep it, or the breakpoint would be
+/// lost. Here ptrace writes a word of the guardian's code back unchanged, as a debugger
+/// removing a breakpoint does, which makes the page a private copy.
+#[test]
+fn guardian_keeps_the_code_pages_a_debugger_wrote() {
+    let b = Guardian::build(View::V2, "footprint-ptrace");
+    let app = payloads::record_pid_then_sleep(&b.dir());
+    let g = b.app(app).start();
+    g.wait_for_pids("pids", 1);
+    let pid = g.pid();
+    let text = code_mapping(pid);
+    let page = rustix::param::page_size();
+    let written = text.start + page_count(&text) / 2 * page;
+    // Pages across the text that the debugger only reads, which maps them: once one of
+    // them is unmapped again, the guardian has handed back its code since the write.
+    let read: Vec<usize> = (1..8)
+        .map(|eighth| text.start + page_count(&text) * eighth / 8 * page + page)
+        .filter(|&address| address != written && text.contains(&address))
+        .collect();
+
+    ptrace::seize(pid, ptrace::Options::empty()).expect("failed to seize the guardian");
+    ptrace::interrupt(pid).expect("failed to interrupt the guardian");
+    waitpid(pid, None).expect("failed to wait for the guardian to stop");
+    for &address in &read {
+        ptrace::read(pid, address as ptrace::AddressType).expect("failed to read its code");
+    }
+    let word = ptrace::read(pid, written as ptrace::AddressType).expect("failed to read");
+    ptrace::write(pid, written as ptrace::AddressType, word).expect("failed to write");
+    ptrace::detach(pid, None).expect("failed to detach from the guardian");
+
+    // Control: the write made the page a private copy, and the reads mapped their pages.
+    g.check(
+        page_entry(pid, written).is_private_copy(),
+        "the written page to be a private copy",
+    );
+    g.check(
+        read.iter()
+            .all(|&address| page_entry(pid, address).is_present()),
+        "the pages read to be mapped",
+    );
+    // The request wakes the guardian; when it falls asleep again it hands back its code.
+    let status = run_cli(["status", g.name()]);
+    g.check(
+        status.code == Some(0),
+        &format!("status to answer: {status:?}"),
+    );
+    g.wait_until(
+        PATIENCE,
+        "a page the debugger read to be unmapped again",
+        || {
+            read.iter()
+                .any(|&address| !page_entry(pid, address).is_present())
+        },
+    );
+    g.check(
+        page_entry(pid, written).is_private_copy(),
+        "the written page to stay mapped, a private copy",
+    );
+}
+
+/// The guardian's text: the executable mapping of its own binary.
+fn code_mapping(pid: Pid) -> Range<usize> {
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).expect("failed to read the exe link");
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).expect("failed to read maps");
+    maps.lines()
+        .find(|line| line.contains(" r-xp ") && line.ends_with(exe.to_str().unwrap_or("?")))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|range| range.split_once('-'))
+        .and_then(|(start, end)| {
+            Some(usize::from_str_radix(start, 16).ok()?..usize::from_str_radix(end, 16).ok()?)
+        })
+        .unwrap_or_else(|| panic!("no code mapping of {exe:?} in:\n{maps}"))
+}
+
+fn page_count(range: &Range<usize>) -> usize {
+    range.len() / rustix::param::page_size()
+}
+
+/// The addresses of the pages of `range` that `pid` has mapped.
+fn resident_pages(pid: Pid, range: &Range<usize>) -> Vec<usize> {
+    let page = rustix::param::page_size();
+    range
+        .clone()
+        .step_by(page)
+        .filter(|&address| page_entry(pid, address).is_present())
+        .collect()
+}
+
+/// A /proc/PID/pagemap entry (kernel doc admin-guide/mm/pagemap.rst).
+struct PageEntry(u64);
+
+impl PageEntry {
+    fn is_present(&self) -> bool {
+        self.0 & (1 << 63) != 0
+    }
+
+    /// Present, and not the file's page: the process's own copy.
+    fn is_private_copy(&self) -> bool {
+        self.is_present() && self.0 & (1 << 61) == 0
+    }
+}
+
+fn page_entry(pid: Pid, address: usize) -> PageEntry {
+    let pagemap = fs::File::open(format!("/proc/{pid}/pagemap")).expect("failed to open pagemap");
+    let mut entry = [0u8; 8];
+    let offset = (address / rustix::param::page_size() * 8) as u64;
+    std::os::unix::fs::FileExt::read_exact_at(&pagemap, &mut entry, offset)
+        .expect("failed to read pagemap");
+    PageEntry(u64::from_ne_bytes(entry))
 }
