@@ -345,11 +345,14 @@ impl EventLoop<'_> {
             };
             fds.push(PollFd::new(fd, flags));
         }
-        // Last before the poll, so that little code runs between the release and the sleep.
+        // The timeout is taken first (the release makes it a little late, never early),
+        // so that between the release and the sleep runs as little code as can be, none
+        // of it std's clock: what runs there is mapped back at once.
+        let timeout = poll_timeout(deadline);
         if quiet && let Some(footprint) = &mut self.footprint {
             footprint.release();
         }
-        match poll(&mut fds, poll_timeout(deadline)) {
+        match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno).context("failed to poll"),
         }
