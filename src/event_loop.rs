@@ -3,8 +3,9 @@
 //!
 //! One thread, one poll(2) over the signalfd, the main process's pidfd, (v2) the
 //! cgroup's `cgroup.events` and the control socket with its connections, with one
-//! timeout: the earliest deadline. An idle guardian never wakes up. The loop owns every syscall of the running guardian; the machine owns
-//! every decision.
+//! timeout: the earliest deadline. An idle guardian never wakes up, and before a quiet
+//! wait it hands back the memory it does not need while asleep (src/footprint.rs). The
+//! loop owns every syscall of the running guardian; the machine owns every decision.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
