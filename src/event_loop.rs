@@ -124,8 +124,6 @@ pub fn run(config: &Config, log: &Log, setup: Setup, control: ControlSocket) -> 
     if adopted && let Some(detached) = event_loop.detached.take() {
         detached.report_started()?;
     }
-    // The set-up is over, and what it used will not be needed again.
-    event_loop.release_footprint();
     while event_loop.exit.is_none() {
         event_loop.wait_and_dispatch()?;
     }
@@ -326,10 +324,6 @@ impl EventLoop<'_> {
     }
 
     fn wait(&mut self) -> Result<Ready> {
-        let deadline = self.next_deadline();
-        let quiet = self.control.has_no_clients()
-            && deadline.is_none_or(|at| at.saturating_duration_since(Instant::now()) >= QUIET_WAIT);
-
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         if let Some(main) = &self.main {
             fds.push(PollFd::new(main.pidfd.as_fd(), PollFlags::POLLIN));
@@ -346,10 +340,15 @@ impl EventLoop<'_> {
             };
             fds.push(PollFd::new(fd, flags));
         }
-        // The timeout is taken first (the release makes it a little late, never early),
-        // so that between the release and the sleep runs as little code as can be, none
-        // of it std's clock: what runs there is mapped back at once.
-        let timeout = poll_timeout(deadline);
+        // One reading of the clock, before the release (which makes the timeout a little
+        // late, never early), so that between the release and the sleep runs as little
+        // code as can be: what runs there is mapped back at once. The first quiet wait
+        // also hands back what the set-up used.
+        let now = Instant::now();
+        let deadline = self.next_deadline(now);
+        let quiet = self.control.has_no_clients()
+            && deadline.is_none_or(|at| at.saturating_duration_since(now) >= QUIET_WAIT);
+        let timeout = poll_timeout(deadline, now);
         if quiet && let Some(footprint) = &mut self.footprint {
             footprint.release();
         }
@@ -376,18 +375,12 @@ impl EventLoop<'_> {
     }
 
     /// The earliest moment the loop must wake without an event, if any.
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let mut deadlines = vec![self.machine.deadline(), self.control.deadline()];
         if self.killing && self.cgroup.version() == Version::V1 {
-            deadlines.push(Some(Instant::now() + V1_KILL_RETRY));
+            deadlines.push(Some(now + V1_KILL_RETRY));
         }
         deadlines.into_iter().flatten().min()
-    }
-
-    fn release_footprint(&mut self) {
-        if let Some(footprint) = &mut self.footprint {
-            footprint.release();
-        }
     }
 
     /// Reaps every child that has exited (we are a subreaper: orphans of the app are
@@ -718,13 +711,13 @@ struct Ready {
     control: Vec<bool>,
 }
 
-/// poll(2)'s timeout for `deadline`, rounded up, so the loop never wakes a moment early
-/// and spins.
-fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+/// poll(2)'s timeout for `deadline`, seen at `now`, rounded up, so the loop never wakes a
+/// moment early and spins.
+fn poll_timeout(deadline: Option<Instant>, now: Instant) -> PollTimeout {
     let Some(deadline) = deadline else {
         return PollTimeout::NONE;
     };
-    let wait = deadline.saturating_duration_since(Instant::now());
+    let wait = deadline.saturating_duration_since(now);
     let millis = wait.as_micros().div_ceil(1000);
     PollTimeout::try_from(i32::try_from(millis).unwrap_or(i32::MAX)).unwrap_or(PollTimeout::MAX)
 }

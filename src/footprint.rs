@@ -30,7 +30,6 @@ const PAGE_FILE_OR_SHARED: u64 = 1 << 61;
 
 /// What the guardian can hand back, found once at the end of its set-up.
 pub struct Footprint {
-    page: usize,
     /// The binary's loaded segments that are never written: text and read-only data.
     code: Vec<Range<usize>>,
     pagemap: File,
@@ -47,7 +46,6 @@ impl Footprint {
         let pagemap = File::open("/proc/self/pagemap")?;
         let most_pages = code.iter().map(|range| range.len() / page).max();
         Ok(Footprint {
-            page,
             code,
             pagemap,
             entries: vec![0; most_pages.unwrap_or(0) * 8],
@@ -56,50 +54,49 @@ impl Footprint {
 
     /// Hands back what the guardian holds and does not use while it waits. Every step is
     /// advice: a failure leaves the pages where they were, and the guardian works on.
-    /// Inlined into the loop, with the function below: the code that runs after the
+    /// Inlined into the loop, with `unmap_unwritten_pages`: the code that runs after the
     /// last unmap is mapped back at once, and in the loop's own window it costs none
     /// (a lone guardian's USS 352 -> 292 KiB, `bench/bench.py --only idle`).
     #[inline(always)]
     pub fn release(&mut self) {
         release_free_heap();
-        for index in 0..self.code.len() {
-            let range = self.code[index].clone();
-            self.release_unwritten_pages(range);
+        for range in &self.code {
+            unmap_unwritten_pages(range, &self.pagemap, &mut self.entries);
         }
     }
+}
 
-    /// Unmaps the pages of `range` that are still the file's own, in as few calls as the
-    /// pages this process wrote (or that went to swap) allow.
-    #[inline(always)]
-    fn release_unwritten_pages(&mut self, range: Range<usize>) {
-        let page = self.page;
-        let pages = range.len() / page;
-        let entries = &mut self.entries[..pages * 8];
-        let offset = (range.start / page * 8) as u64;
-        let Ok(read) = rustix::io::pread(&self.pagemap, &mut *entries, offset) else {
-            return;
-        };
-        // Only the pages whose entries were read: of the others nothing is known.
-        let entries = &entries[..read / 8 * 8];
-        let end = range.start + entries.len() / 8 * page;
-        let mut run_start = None;
-        for (index, entry) in entries.chunks_exact(8).enumerate() {
-            let entry = u64::from_ne_bytes(entry.try_into().unwrap_or_default());
-            let written = entry & PAGE_SWAPPED != 0
-                || (entry & PAGE_PRESENT != 0 && entry & PAGE_FILE_OR_SHARED == 0);
-            let address = range.start + index * page;
-            match (written, run_start) {
-                (false, None) => run_start = Some(address),
-                (true, Some(start)) => {
-                    unmap_clean(start..address);
-                    run_start = None;
-                }
-                _ => {}
+/// Unmaps the pages of `range` that are still the file's own, in as few calls as the
+/// pages this process wrote (or that went to swap) allow; `entries` has room for the
+/// range's pagemap entries.
+#[inline(always)]
+fn unmap_unwritten_pages(range: &Range<usize>, pagemap: &File, entries: &mut [u8]) {
+    let page = rustix::param::page_size();
+    let entries = &mut entries[..range.len() / page * 8];
+    let offset = (range.start / page * 8) as u64;
+    let Ok(read) = rustix::io::pread(pagemap, &mut *entries, offset) else {
+        return;
+    };
+    // Only the pages whose entries were read: of the others nothing is known.
+    let entries = &entries[..read / 8 * 8];
+    let end = range.start + entries.len() / 8 * page;
+    let mut run_start = None;
+    for (index, entry) in entries.chunks_exact(8).enumerate() {
+        let entry = u64::from_ne_bytes(entry.try_into().unwrap_or_default());
+        let written = entry & PAGE_SWAPPED != 0
+            || (entry & PAGE_PRESENT != 0 && entry & PAGE_FILE_OR_SHARED == 0);
+        let address = range.start + index * page;
+        match (written, run_start) {
+            (false, None) => run_start = Some(address),
+            (true, Some(start)) => {
+                unmap_clean(start..address);
+                run_start = None;
             }
+            _ => {}
         }
-        if let Some(start) = run_start {
-            unmap_clean(start..end);
-        }
+    }
+    if let Some(start) = run_start {
+        unmap_clean(start..end);
     }
 }
 
@@ -162,6 +159,8 @@ fn read_only_segments(page: usize) -> Vec<Range<usize>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
     #[test]
@@ -180,13 +179,16 @@ mod tests {
         );
     }
 
+    /// Written data survives a release: writable segments are left out, and a written
+    /// page in a read-only one is kept. With both guards gone, this test process loses
+    /// its data and dies of SIGSEGV (tried).
     #[test]
-    fn released_code_still_runs_and_reads_the_same() {
+    fn release_keeps_written_data_and_code_runs_after_it() {
+        static WRITTEN: AtomicU64 = AtomicU64::new(1);
+        WRITTEN.store(0x5eed, Ordering::Relaxed);
         let mut footprint = Footprint::of_this_process().expect("footprint of this process");
-        let text = "a constant in read-only data";
-        let before = text.to_owned();
-        footprint.release();
-        assert_eq!(text, before);
         assert!(!footprint.code.is_empty());
+        footprint.release();
+        assert_eq!(WRITTEN.load(Ordering::Relaxed), 0x5eed);
     }
 }

@@ -83,17 +83,21 @@ fn idle_guardian_unmaps_the_code_it_does_not_run() {
     let g = b.app(app).arg("-c").start();
     let first = g.wait_for_pids("pids", 1)[0];
     let text = code_mapping(g.pid());
+    let at_most_half_mapped = || {
+        let entries = page_entries(g.pid(), &text);
+        entries.iter().filter(|entry| entry.is_present()).count() * 2 <= entries.len()
+    };
     g.wait_until(
         PATIENCE,
         "at most half of the guardian's code mapped",
-        || resident_pages(g.pid(), &text).len() * 2 <= page_count(&text),
+        at_most_half_mapped,
     );
     kill(first, Signal::SIGKILL).expect("failed to kill the app");
     g.wait_for_pids("pids", 2);
     g.wait_until(
         PATIENCE,
         "at most half of the code mapped after a restart",
-        || resident_pages(g.pid(), &text).len() * 2 <= page_count(&text),
+        at_most_half_mapped,
     );
 }
 
@@ -110,23 +114,22 @@ fn guardian_keeps_the_code_pages_a_debugger_wrote() {
     let pid = g.pid();
     let text = code_mapping(pid);
     let page = rustix::param::page_size();
-    let written = text.start + page_count(&text) / 2 * page;
+    let pages = text.len() / page;
+    let written = text.start + pages / 2 * page;
     // Pages across the text that the debugger only reads, which maps them: once one of
     // them is unmapped again, the guardian has handed back its code since the write.
     let read: Vec<usize> = (1..8)
-        .map(|eighth| text.start + page_count(&text) * eighth / 8 * page + page)
+        .map(|eighth| text.start + pages * eighth / 8 * page + page)
         .filter(|&address| address != written && text.contains(&address))
         .collect();
 
-    ptrace::seize(pid, ptrace::Options::empty()).expect("failed to seize the guardian");
-    ptrace::interrupt(pid).expect("failed to interrupt the guardian");
-    waitpid(pid, None).expect("failed to wait for the guardian to stop");
+    let stopped = Stopped::seize(pid);
     for &address in &read {
         ptrace::read(pid, address as ptrace::AddressType).expect("failed to read its code");
     }
     let word = ptrace::read(pid, written as ptrace::AddressType).expect("failed to read");
     ptrace::write(pid, written as ptrace::AddressType, word).expect("failed to write");
-    ptrace::detach(pid, None).expect("failed to detach from the guardian");
+    drop(stopped);
 
     // Control: the write made the page a private copy, and the reads mapped their pages.
     g.check(
@@ -172,18 +175,26 @@ fn code_mapping(pid: Pid) -> Range<usize> {
         .unwrap_or_else(|| panic!("no code mapping of {exe:?} in:\n{maps}"))
 }
 
-fn page_count(range: &Range<usize>) -> usize {
-    range.len() / rustix::param::page_size()
+/// A guardian stopped under ptrace; dropping it lets the guardian run on, also when a
+/// step of the test panics.
+struct Stopped(Pid);
+
+impl Stopped {
+    fn seize(pid: Pid) -> Stopped {
+        ptrace::seize(pid, ptrace::Options::empty()).expect("failed to seize the guardian");
+        let stopped = Stopped(pid);
+        ptrace::interrupt(pid).expect("failed to interrupt the guardian");
+        waitpid(pid, None).expect("failed to wait for the guardian to stop");
+        stopped
+    }
 }
 
-/// The addresses of the pages of `range` that `pid` has mapped.
-fn resident_pages(pid: Pid, range: &Range<usize>) -> Vec<usize> {
-    let page = rustix::param::page_size();
-    range
-        .clone()
-        .step_by(page)
-        .filter(|&address| page_entry(pid, address).is_present())
-        .collect()
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Err(errno) = ptrace::detach(self.0, None) {
+            eprintln!("failed to detach from the guardian {}: {errno}", self.0);
+        }
+    }
 }
 
 /// A /proc/PID/pagemap entry (kernel doc admin-guide/mm/pagemap.rst).
@@ -200,11 +211,27 @@ impl PageEntry {
     }
 }
 
-fn page_entry(pid: Pid, address: usize) -> PageEntry {
+/// The pagemap entries of the pages of `range` in `pid`, read at once.
+fn page_entries(pid: Pid, range: &Range<usize>) -> Vec<PageEntry> {
+    let page = rustix::param::page_size();
     let pagemap = fs::File::open(format!("/proc/{pid}/pagemap")).expect("failed to open pagemap");
-    let mut entry = [0u8; 8];
-    let offset = (address / rustix::param::page_size() * 8) as u64;
-    std::os::unix::fs::FileExt::read_exact_at(&pagemap, &mut entry, offset)
-        .expect("failed to read pagemap");
-    PageEntry(u64::from_ne_bytes(entry))
+    let mut bytes = vec![0u8; range.len() / page * 8];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &pagemap,
+        &mut bytes,
+        (range.start / page * 8) as u64,
+    )
+    .expect("failed to read pagemap");
+    bytes
+        .chunks_exact(8)
+        .map(|entry| PageEntry(u64::from_ne_bytes(entry.try_into().unwrap_or_default())))
+        .collect()
+}
+
+fn page_entry(pid: Pid, address: usize) -> PageEntry {
+    let page = rustix::param::page_size();
+    let start = address / page * page;
+    page_entries(pid, &(start..start + page))
+        .pop()
+        .expect("one pagemap entry")
 }
